@@ -1,0 +1,51 @@
+// relu and dropout, forward and backward side by side.
+#include <random>
+
+#include "layers/ops.h"
+
+namespace sv {
+
+namespace {
+struct ReluNode : Node {
+  Tensor y;  // the output: the gradient passes where y > 0
+  const char* name() const override { return "relu"; }
+  void backward(Backend& be, const Tensor& gy, int64_t, const std::vector<bool>&, std::vector<Tensor>& gin) override {
+    gin[0] = be.relu_backward(gy, y);
+  }
+};
+
+struct MulNode : Node {
+  Tensor m;  // the constant factor, K-tiled over the gradient
+  const char* name() const override { return "mul"; }
+  void backward(Backend& be, const Tensor& gy, int64_t, const std::vector<bool>&, std::vector<Tensor>& gin) override {
+    gin[0] = be.mul_tiled(gy, m);
+  }
+};
+}  // namespace
+
+Var relu(const Var& x) {
+  auto node = std::make_unique<ReluNode>();
+  Tensor y = x.backend().relu_forward(x.value);
+  node->y = y;
+  return x.graph->record(std::move(y), {x}, std::move(node));
+}
+
+Var mul(const Var& a, const Tensor& m) {
+  check_same_shape(a.value, m, "mul");
+  check_same_dtype_device(a.value, m, "mul");
+  auto node = std::make_unique<MulNode>();
+  node->m = m;
+  return a.graph->record(a.backend().mul_tiled(a.value, m), {a}, std::move(node));
+}
+
+Var dropout(const Var& x, double p, uint64_t seed) {
+  SV_CHECK(p >= 0 && p < 1, ValueError, "dropout: probability must be in [0, 1), got " + std::to_string(p));
+  if (!x.graph->training() || p == 0) return x;
+  std::mt19937_64 rng(seed);
+  std::bernoulli_distribution keep(1 - p);
+  Tensor m = Tensor::empty(x.shape(), DType::F64);
+  for (int64_t i = 0; i < m.numel(); ++i) m.data<double>()[i] = keep(rng) ? 1 / (1 - p) : 0;
+  return mul(x, x.backend().upload(m.to(x.value.dtype())));
+}
+
+}  // namespace sv

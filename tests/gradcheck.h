@@ -1,0 +1,71 @@
+// Gradient checks: backward (vjp) against central finite differences, in float64.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <random>
+
+#include "layers/ops.h"
+
+namespace sv::test {
+
+inline Tensor randn(const Shape& s, uint64_t seed, DType dt = DType::F64, double scale = 1.0) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> nd(0.0, scale);
+  Tensor t = Tensor::empty(s, DType::F64);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<double>()[i] = nd(rng);
+  return t.to(dt);
+}
+
+inline double dot(const Tensor& a, const Tensor& b) {
+  double s = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) s += a.item(i) * b.item(i);
+  return s;
+}
+
+// max over elements of |a - b| / (atol + rtol * |b|); <= 1 means "close".
+inline double mixed_error(const Tensor& a, const Tensor& b, double atol, double rtol) {
+  EXPECT_EQ(a.numel(), b.numel());
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i)
+    worst = std::max(worst, std::abs(a.item(i) - b.item(i)) / (atol + rtol * std::abs(b.item(i))));
+  return worst;
+}
+
+#define EXPECT_CLOSE(a, b, atol, rtol) EXPECT_LE(::sv::test::mixed_error((a), (b), (atol), (rtol)), 1.0)
+
+using GraphFn = std::function<Var(Graph&, const std::vector<Var>&)>;
+
+// Checks d<v, f(x)>/dx_j from the graph's vjp against central differences for every
+// element of every input (float64, CPU reference backend).
+inline void gradcheck(const GraphFn& f, const std::vector<Tensor>& inputs, double h = 1e-6, double atol = 1e-7,
+                      double rtol = 1e-5, uint64_t seed = 7) {
+  auto be = make_cpu_backend(true);
+  Graph g(*be);
+  std::vector<Var> vars;
+  for (const Tensor& t : inputs) vars.push_back(g.input(t, true));
+  Var y = f(g, vars);
+  Tensor v = randn(y.shape(), seed);
+  Shape ks = y.shape();
+  ks.insert(ks.begin(), 1);
+  std::vector<Tensor> grads = g.vjp(y, v.reshape(ks), vars);
+  for (size_t j = 0; j < inputs.size(); ++j) {
+    Tensor num = Tensor::zeros(inputs[j].shape(), DType::F64);
+    for (int64_t i = 0; i < inputs[j].numel(); ++i) {
+      double fx[2];
+      for (int s = 0; s < 2; ++s) {
+        std::vector<Tensor> xs;
+        for (const Tensor& t : inputs) xs.push_back(t.clone());
+        xs[j].data<double>()[i] += s == 0 ? h : -h;
+        Graph gi(*be, false);
+        std::vector<Var> vi;
+        for (const Tensor& t : xs) vi.push_back(gi.input(t));
+        fx[s] = dot(f(gi, vi).value, v);
+      }
+      num.data<double>()[i] = (fx[0] - fx[1]) / (2 * h);
+    }
+    EXPECT_CLOSE(grads[j].reshape(inputs[j].shape()), num, atol, rtol) << "input " << j;
+  }
+}
+
+}  // namespace sv::test
