@@ -1,0 +1,158 @@
+// Modules: named layers with parameters, composed into models whose state-dict keys
+// match torchvision's one to one ("layer1.0.conv1.weight").
+//
+// A Forward context runs a model on a graph and makes every named module's output
+// addressable: Forward(g, "layer3") captures the output of the module at path "layer3"
+// and stops the forward pass there (composite modules return as soon as done()).
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "layers/ops.h"
+
+namespace sv {
+
+class Module;
+
+class Forward {
+ public:
+  explicit Forward(Graph& g, std::string stop_at = "") : graph(g), target_(std::move(stop_at)) {}
+  Graph& graph;
+
+  // Runs child (a module named `name` inside the current one) and captures its output
+  // when its full path is the target.
+  Var call(Module& child, const std::string& name, const Var& x);
+  bool done() const { return done_; }
+  const Var& captured() const { return captured_; }
+  std::string path(const std::string& name) const { return prefix_.empty() ? name : prefix_ + "." + name; }
+
+ private:
+  std::string target_, prefix_;
+  bool done_ = false;
+  Var captured_;
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  virtual Var forward(const Var& x, Forward& fw) = 0;
+  virtual const char* kind() const = 0;  // "Conv2d", "Sequential", ...
+  // This module's own tensors (not its children's), by local name. Buffers (running
+  // statistics) are Params too; trainable() tells them apart.
+  virtual std::vector<std::pair<std::string, Param*>> own_params() { return {}; }
+  virtual bool trainable(const std::string& /*local_name*/) const { return true; }
+  // Called after parameters change (loading, training, moving): drop derived caches.
+  virtual void invalidate() {}
+
+  Module* add(const std::string& name, std::unique_ptr<Module> m);
+  Module* child(const std::string& name) const;  // null if absent
+  const std::vector<std::pair<std::string, std::unique_ptr<Module>>>& children() const { return children_; }
+
+  // Every tensor of the tree with its full name ("layer1.0.bn1.running_mean"), in order.
+  std::vector<std::pair<std::string, Param*>> state(const std::string& prefix = "");
+  // Trainable parameters only.
+  std::vector<Param*> parameters();
+  // Every module path in forward order ("features", "features.0", ...).
+  std::vector<std::string> layer_names(const std::string& prefix = "") const;
+  // Moves every tensor to be's device.
+  void to(Backend& be);
+
+ protected:
+  std::vector<std::pair<std::string, std::unique_ptr<Module>>> children_;
+};
+
+// ---- leaf modules (torchvision names for their tensors)
+class Conv2d : public Module {
+ public:
+  Conv2d(int in, int out, int kernel, const Conv2dParams& p, bool bias);
+  Var forward(const Var& x, Forward& fw) override;
+  const char* kind() const override { return "Conv2d"; }
+  std::vector<std::pair<std::string, Param*>> own_params() override;
+  Param weight, bias;  // (out, in/groups, k, k), (out) or undefined
+  Conv2dParams p;
+};
+
+class BatchNorm2d : public Module {
+ public:
+  explicit BatchNorm2d(int channels, double eps = 1e-5, double momentum = 0.1);
+  Var forward(const Var& x, Forward& fw) override;
+  const char* kind() const override { return "BatchNorm2d"; }
+  std::vector<std::pair<std::string, Param*>> own_params() override;
+  bool trainable(const std::string& n) const override { return n == "weight" || n == "bias"; }
+  void invalidate() override { a_ = c_ = Tensor(); }
+  Param weight, bias, running_mean, running_var;  // all (C)
+  double eps, momentum;
+
+ private:
+  Tensor a_, c_;  // folded eval-mode affine map, cached
+};
+
+class Linear : public Module {
+ public:
+  Linear(int in, int out, bool bias = true);
+  Var forward(const Var& x, Forward& fw) override;
+  const char* kind() const override { return "Linear"; }
+  std::vector<std::pair<std::string, Param*>> own_params() override;
+  Param weight, bias;  // (out, in), (out)
+};
+
+class ReLU : public Module {
+ public:
+  Var forward(const Var& x, Forward&) override { return relu(x); }
+  const char* kind() const override { return "ReLU"; }
+};
+
+class MaxPool2d : public Module {
+ public:
+  explicit MaxPool2d(const Pool2dParams& p) : p(p) {}
+  Var forward(const Var& x, Forward&) override { return maxpool2d(x, p); }
+  const char* kind() const override { return "MaxPool2d"; }
+  Pool2dParams p;
+};
+
+class AvgPool2d : public Module {
+ public:
+  explicit AvgPool2d(const Pool2dParams& p) : p(p) {}
+  Var forward(const Var& x, Forward&) override { return avgpool2d(x, p); }
+  const char* kind() const override { return "AvgPool2d"; }
+  Pool2dParams p;
+};
+
+class AdaptiveAvgPool2d : public Module {
+ public:
+  AdaptiveAvgPool2d(int h, int w) : h(h), w(w) {}
+  Var forward(const Var& x, Forward&) override { return adaptive_avgpool2d(x, h, w); }
+  const char* kind() const override { return "AdaptiveAvgPool2d"; }
+  int h, w;
+};
+
+class Flatten : public Module {
+ public:
+  Var forward(const Var& x, Forward&) override { return flatten(x); }
+  const char* kind() const override { return "Flatten"; }
+};
+
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p = 0.5, uint64_t seed = 0) : p(p), seed(seed) {}
+  Var forward(const Var& x, Forward&) override { return dropout(x, p, seed++); }
+  const char* kind() const override { return "Dropout"; }
+  double p;
+  uint64_t seed;
+};
+
+// Runs its children in order ("0", "1", ... or given names).
+class Sequential : public Module {
+ public:
+  Var forward(const Var& x, Forward& fw) override;
+  const char* kind() const override { return "Sequential"; }
+  Module* push(std::unique_ptr<Module> m) { return add(std::to_string(children_.size()), std::move(m)); }
+};
+
+// Deterministic initialization (Kaiming-uniform like torch's default) for training from scratch.
+void init_params(Module& m, uint64_t seed);
+
+}  // namespace sv
