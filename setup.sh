@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what sharedvis needs (Debian packages), builds it, and runs the main job on its
+# embedded default. Usage: ./setup.sh   (BUILD_DIR=build by default)
+set -euo pipefail
+cd "$(dirname "$0")"
+BUILD_DIR=${BUILD_DIR:-build}
+PACKAGES="build-essential cmake pkg-config libopenblas-dev liblapacke-dev nlohmann-json3-dev libcli11-dev
+  zlib1g-dev libstb-dev libgtest-dev libbenchmark-dev dataset-fashion-mnist"
+missing=$(for p in $PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+if [ -n "$missing" ]; then
+  SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $missing
+fi
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
+cmake --build "$BUILD_DIR" -j"$(nproc)"
+if [ "${SETUP_SKIP_DEMO:-0}" != 1 ]; then
+  "$BUILD_DIR/sharedvis" explain --out out/demo
+fi

@@ -1,0 +1,1 @@
+// Placeholder until the pretrained-model issue lands: nothing to see here.
