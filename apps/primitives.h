@@ -3,6 +3,7 @@
 // host tensors; the work runs on the given backend. Inputs x are model input tensors
 // (N,C,H,W) already preprocessed.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -10,35 +11,55 @@
 
 namespace sv {
 
+// Reports progress of a long computation: done out of total units (images, cotangents).
+using ProgressFn = std::function<void(int64_t done, int64_t total)>;
+
 enum class Pool { Avg, Max, None };  // φ: spatial mean (D = C), spatial max, or flatten (D = C·h·w)
 Pool parse_pool(const std::string& s);  // "avg" | "max" | "none"; ValueError otherwise
 const char* pool_name(Pool p);
 
 // φ of the layer's output with the pooling applied, as a Var on g (records when g does).
+// The forward pass stops at the layer (Forward stop_at). Pooling applies to 4-D outputs
+// (N, C, h, w); a 2-D output (N, D) such as a Linear layer's is φ itself for every pool.
+// The model's parameters must be on g's backend (see model_to).
 Var layer_features(Model& m, Graph& g, const Var& x, const std::string& layer, Pool pool);
 
+// Moves the model's tensors to be's device unless they are there already.
+void model_to(Model& m, Backend& be);
+
 // (N, D) features, computed in batches of at most max_batch images.
-Tensor features(Model& m, Backend& be, const std::string& layer, Pool pool, const Tensor& x, int64_t max_batch = 64);
+Tensor features(Model& m, Backend& be, const std::string& layer, Pool pool, const Tensor& x, int64_t max_batch = 64,
+                const ProgressFn& progress = {});
 
 // ∂<G, φ(x)>/∂x. G (N, D) -> (N, C, H, W); G (K, N, D) -> (K, N, C, H, W), one forward and
 // multi-output backward passes carrying at most max_k cotangents each.
 Tensor vjp(Model& m, Backend& be, const std::string& layer, Pool pool, const Tensor& x, const Tensor& G,
-           int64_t max_k = 64);
+           int64_t max_k = 64, const ProgressFn& progress = {});
 
 // Rows ∂φ_d/∂x for the listed dims: (K, N, C, H, W), K = dims.size().
+// Every dim must lie in [0, D); ValueError naming D otherwise.
 Tensor jacobian(Model& m, Backend& be, const std::string& layer, Pool pool, const Tensor& x,
-                const std::vector<int64_t>& dims, int64_t max_k = 64);
+                const std::vector<int64_t>& dims, int64_t max_k = 64, const ProgressFn& progress = {});
 
 enum class IgRule { GaussLegendre, Midpoint, Trapezoid };
 IgRule parse_ig_rule(const std::string& s);
-// Nodes t in [0, 1] and weights (sum 1) of the quadrature rule with `steps` nodes.
+// Nodes t in [0, 1] and weights (sum 1) of the quadrature rule with `steps` nodes:
+// Gauss–Legendre (steps >= 1; exact for polynomials of degree 2·steps − 1), midpoint
+// (steps >= 1), trapezoid (steps >= 2, including both ends).
 void quadrature(IgRule rule, int steps, std::vector<double>& t, std::vector<double>& w);
 
 // Integrated Gradients of <G, φ>: (x - x̄) ⊙ Σ_s w_s ∂<G, φ>/∂x (x̄ + t_s (x - x̄)).
 // G (N, D) or (K, N, D) as in vjp; baseline (N, C, H, W). The interpolation points are
 // batched (at most max_batch images per forward pass).
 Tensor integrated_gradients(Model& m, Backend& be, const std::string& layer, Pool pool, const Tensor& x,
-                            const Tensor& G, const Tensor& baseline, int steps, IgRule rule, int64_t max_batch = 64);
+                            const Tensor& G, const Tensor& baseline, int steps, IgRule rule, int64_t max_batch = 64,
+                            const ProgressFn& progress = {});
+
+// IG's completeness gap per (cotangent, image), K-major: |Σ S − Δ| / |Δ| with
+// Δ = <G, φ(x)> − <G, φ(x̄)>. S as returned by integrated_gradients, G (N, D) or (K, N, D),
+// phi_x and phi_baseline (N, D). |Δ| = 0 gives the absolute gap |Σ S|.
+std::vector<double> ig_completeness_gap(const Tensor& S, const Tensor& G, const Tensor& phi_x,
+                                        const Tensor& phi_baseline);
 
 // Baselines by name: "zero" (zeros of x's shape), "black" (the normalized image of a black
 // picture: -mean/std per channel), "blur" (Gaussian blur of x, σ = 10% of width), "mean"

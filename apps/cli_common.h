@@ -1,0 +1,64 @@
+// Helpers shared by the CLI subcommands: the common options (--model, --layer, --pool,
+// --device, --max-batch), opening a model on a backend, loading inputs (.npy tensors or
+// image files), parsing --dims, and a progress line for long runs.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/primitives.h"
+
+namespace sv {
+
+struct ModelOptions {
+  std::string model;            // --model M.safetensors
+  std::string device = "auto";  // --device cpu|cuda|auto
+  int64_t max_batch = 16;       // --max-batch: images (or cotangents) per pass
+};
+struct LayerOptions {
+  std::string layer;        // --layer L
+  std::string pool = "avg"; // --pool avg|max|none
+};
+
+void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_max_batch = true);
+void add_layer_options(CLI::App* cmd, LayerOptions& o);
+
+// A model loaded from its file and moved to the chosen backend.
+struct Session {
+  std::unique_ptr<Backend> backend;
+  Model model;
+};
+Session open_session(const ModelOptions& o);
+
+// Inputs of a command: one or more .npy files (N, C, H, W) used as they are (concatenated
+// along N), or image files run through the model's eval transform. Mixing is refused.
+Tensor load_inputs(const std::vector<std::string>& inputs, const ModelInfo& info);
+
+// "0,5,17" -> {0, 5, 17}; ValueError on anything that is not a list of integers.
+std::vector<int64_t> parse_dims(const std::string& s);
+
+// "\r<label>: done/total unit (p%), rate unit/s, m:ss left" on stderr, when stderr is a
+// terminal and the run has lasted over a second; redrawn at most 5 times per second.
+class CliProgress {
+ public:
+  CliProgress(std::string label, std::string unit);
+  ~CliProgress();
+  CliProgress(const CliProgress&) = delete;
+  CliProgress& operator=(const CliProgress&) = delete;
+  void update(int64_t done, int64_t total);
+  ProgressFn fn() {
+    return [this](int64_t d, int64_t t) { update(d, t); };
+  }
+  void finish();  // ends the line (if one was drawn)
+
+ private:
+  std::string label_, unit_;
+  bool tty_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+}  // namespace sv
