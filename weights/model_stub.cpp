@@ -1,1 +1,0 @@
-// Placeholder until the pretrained-model issue lands: nothing to see here.
