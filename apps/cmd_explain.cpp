@@ -1,11 +1,114 @@
-// Placeholder: replaced by the issue that implements these commands.
+// `sharedvis explain`: the flags of the method (METHOD.md) onto ExplainOptions.
+#include <cstdio>
+#include <memory>
+#include <sstream>
+
 #include "apps/commands.h"
+#include "apps/explain.h"
 #include "autodiff/error.h"
 
 namespace sv {
 
+namespace {
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const size_t a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
+    if (a != std::string::npos) out.push_back(item.substr(a, b - a + 1));
+  }
+  return out;
+}
+
+void parse_lambda_grid(const std::string& s, ExplainOptions& o) {
+  const std::vector<std::string> v = split_list(s);
+  SV_CHECK(v.size() == 3, ValueError, "--lambda-grid expects lo,hi,n (e.g. 1e-2,1e6,17), got '" + s + "'");
+  try {
+    size_t used = 0;
+    o.lambda_lo = std::stod(v[0], &used);
+    o.lambda_hi = std::stod(v[1], &used);
+    o.lambda_n = std::stoi(v[2], &used);
+  } catch (const std::exception&) {
+    throw ValueError("--lambda-grid expects lo,hi,n (numbers), got '" + s + "'");
+  }
+}
+
+}  // namespace
+
 void add_explain_command(CLI::App& app) {
-  app.add_subcommand("explain", "(not implemented yet)")->callback([] { throw Error("explain is not implemented yet"); });
+  auto o = std::make_shared<ExplainOptions>();
+  auto synthetic = std::make_shared<std::string>();
+  auto grid = std::make_shared<std::string>();
+  auto lambda = std::make_shared<double>(0.0);
+  auto no_progress = std::make_shared<bool>(false);
+  CLI::App* c = app.add_subcommand(
+      "explain",
+      "Shared-feature visualization: fit neuron readouts, pick ooc images and their references, backpropagate "
+      "the shared features in parallel, write a gallery. With no input flags: synthetic neurons on the Fashion-MNIST "
+      "test set with the bundled model.");
+  // inputs
+  c->add_option("--responses", o->responses, "Recorded responses CSV: image,category,NEURON[#k]...")->group("Input");
+  c->add_option("--preferred", o->preferred, "The recorded neurons' preferred category (with --responses)")->group("Input");
+  c->add_option("--images", o->images, "Folder with one subfolder of images per category")->group("Input");
+  c->add_option("--dataset", o->dataset, "fashion-mnist")->group("Input");
+  c->add_option("--data-dir", o->data_dir, "Folder of the dataset files (default: the Debian package's)")->group("Input");
+  c->add_option("--split", o->split, "Dataset split: test or train")->capture_default_str()->group("Input");
+  c->add_option("--limit", o->limit, "Dataset: use the first N images (0: all)")->capture_default_str()->group("Input");
+  c->add_option("--synthetic", *synthetic, "Synthetic neurons for these categories: LABEL[,LABEL...]")->group("Input");
+  c->add_option("--model", o->model, "Model file (.safetensors; default: the bundled Fashion-MNIST CNN)")->group("Input");
+  c->add_option("--layer", o->layer, "Readout layer L (default: the model's, 'features' for fmnist_cnn)")->group("Input");
+  c->add_option("--pool", o->pool, "Features of L: avg | max | none")->capture_default_str()->group("Input");
+  // readout
+  c->add_option("--fit-on", o->fit_on, "Fit readouts on: preferred | all")->capture_default_str()->group("Readout");
+  c->add_option("--lambda", *lambda, "Fix the ridge λ (skips the search)")->group("Readout");
+  c->add_option("--lambda-grid", *grid, "λ search grid lo,hi,n (log-spaced; default 1e-2,1e6,17)")->group("Readout");
+  c->add_option("--folds", o->folds, "Cross-validation folds")->capture_default_str()->group("Readout");
+  c->add_option("--lambda-rule", o->lambda_rule,
+                "Pick λ from the CV curve: 1se (largest λ within one SE of the best) | best")
+      ->capture_default_str()->group("Readout");
+  c->add_option("--seed", o->seed, "Seed of the folds, halves and noise")->capture_default_str()->group("Readout");
+  // pairs
+  c->add_option("--top-ooc", o->top_ooc, "ooc images per neuron (top by recorded response)")->capture_default_str()->group("Pairs");
+  c->add_option("--top-k", o->top_k, "Reference candidates reported")->capture_default_str()->group("Pairs");
+  c->add_option("--similarity", o->similarity, "cosine | dot | pearson | shared")->capture_default_str()->group("Pairs");
+  c->add_option("--shared", o->shared, "α rule: relu-product | signed-product | min | geomean")->capture_default_str()->group("Pairs");
+  c->add_option("--top-dims", o->top_dims, "Shared dimensions reported and decomposed")->capture_default_str()->group("Pairs");
+  // attribution
+  c->add_option("--attr", o->attr, "grad | ig")->capture_default_str()->group("Attribution");
+  c->add_option("--steps", o->steps, "IG quadrature nodes")->capture_default_str()->group("Attribution");
+  c->add_option("--ig-rule", o->ig_rule, "gausslegendre | midpoint | trapezoid")->capture_default_str()->group("Attribution");
+  c->add_option("--baseline", o->baseline, "IG baseline: zero | black | blur | mean | FILE.npy")->capture_default_str()->group("Attribution");
+  c->add_option("--max-batch", o->max_batch, "Images (× cotangents) per pass")->capture_default_str()->group("Attribution");
+  c->add_option("--device", o->device, "cpu | cuda | auto")->capture_default_str()->group("Attribution");
+  // heatmaps
+  c->add_option("--reduce", o->reduce, "Channels: abs-sum | sum | pos | l2")->capture_default_str()->group("Heatmaps");
+  c->add_option("--smooth", o->smooth, "Gaussian σ as a fraction of the width (0: off)")->capture_default_str()->group("Heatmaps");
+  c->add_option("--clip-percentile", o->clip_percentile, "Common scale of a pair: this percentile")->capture_default_str()->group("Heatmaps");
+  c->add_option("--colormap", o->colormap, "inferno | viridis | jet | gray")->capture_default_str()->group("Heatmaps");
+  // synthetic
+  c->add_option("--synthetic-source", o->synthetic_source,
+                "auto (logit when the model's classes name the categories, else fitted) | logit | fitted")
+      ->capture_default_str()->group("Synthetic neurons");
+  c->add_option("--noise", o->noise, "Noise sd as a fraction of the response's sd")->capture_default_str()->group("Synthetic neurons");
+  c->add_option("--repeats", o->repeats, "Noisy repeats per synthetic neuron")->capture_default_str()->group("Synthetic neurons");
+  // output
+  c->add_option("--out", o->out, "Output folder (written atomically)")->capture_default_str()->group("Output");
+  c->add_flag("--no-progress", *no_progress, "No progress lines")->group("Output");
+
+  c->callback([o, synthetic, grid, lambda, no_progress, c] {
+    ExplainOptions opt = *o;
+    if (!synthetic->empty()) opt.synthetic = split_list(*synthetic);
+    if (!grid->empty()) parse_lambda_grid(*grid, opt);
+    if (c->count("--lambda") > 0) opt.lambda = *lambda;
+    opt.progress = !*no_progress;
+    const ExplainSummary s = run_explain(opt);
+    std::printf("explained %d pair%s of %d neuron%s", s.pairs, s.pairs == 1 ? "" : "s", s.neurons - s.skipped,
+                s.neurons - s.skipped == 1 ? "" : "s");
+    if (s.skipped) std::printf(" (%d skipped)", s.skipped);
+    std::printf(" in %.1f s\ngallery: %s/index.html\n", s.seconds, s.out_dir.c_str());
+  });
 }
 
 }  // namespace sv

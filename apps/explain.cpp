@@ -1,0 +1,486 @@
+// `sharedvis explain`, top-down: model → inputs → features → readouts → pairs → α →
+// parallel backprop → heatmaps → report. The math lives in apps/method/, the files in
+// apps/report/; this file only orders the steps and collects what they find.
+#include "apps/explain.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <numeric>
+
+#include "apps/explain_inputs.h"
+#include "apps/io/npy.h"
+#include "apps/method/heatmap.h"
+#include "apps/method/readout.h"
+#include "apps/method/references.h"
+#include "apps/method/saliency.h"
+#include "apps/method/shared.h"
+#include "apps/method/synthetic.h"
+#include "apps/primitives.h"
+#include "apps/report/figures.h"
+#include "apps/report/gallery.h"
+#include "apps/report/output_dir.h"
+#include "apps/report/progress.h"
+#include "apps/report/readout_file.h"
+#include "apps/report/results_json.h"
+
+namespace sv {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+constexpr size_t kMaxScatterPoints = 400;
+
+// Every option, validated and parsed once.
+struct Parsed {
+  Pool pool;
+  Similarity similarity;
+  SharedRule shared;
+  AttrOptions attr;
+  HeatmapOptions heat;
+  std::vector<double> lambdas;
+};
+
+Parsed parse_options(const ExplainOptions& o) {
+  Parsed p;
+  p.pool = parse_pool(o.pool);
+  p.similarity = parse_similarity(o.similarity);
+  p.shared = parse_shared_rule(o.shared);
+  p.attr.attr = parse_attr(o.attr);
+  p.attr.steps = o.steps;
+  p.attr.rule = parse_ig_rule(o.ig_rule);
+  p.attr.baseline = o.baseline;
+  p.attr.max_batch = o.max_batch;
+  p.heat.reduce = parse_reduce(o.reduce);
+  p.heat.smooth = o.smooth;
+  p.heat.clip_percentile = o.clip_percentile;
+  p.heat.colormap = parse_colormap(o.colormap);
+  SV_CHECK(o.fit_on == "preferred" || o.fit_on == "all", ValueError, "--fit-on must be preferred or all, got " + o.fit_on);
+  SV_CHECK(o.folds >= 2, ValueError, "--folds must be at least 2");
+  SV_CHECK(o.lambda_rule == "1se" || o.lambda_rule == "best", ValueError,
+           "--lambda-rule must be 1se or best, got " + o.lambda_rule);
+  SV_CHECK(o.top_ooc >= 1 && o.top_k >= 1 && o.top_dims >= 0, ValueError,
+           "--top-ooc and --top-k must be >= 1, --top-dims >= 0");
+  SV_CHECK(o.steps >= 1, ValueError, "--steps must be >= 1");
+  SV_CHECK(o.max_batch >= 1, ValueError, "--max-batch must be >= 1");
+  SV_CHECK(o.smooth >= 0, ValueError, "--smooth must be >= 0");
+  SV_CHECK(o.clip_percentile > 0 && o.clip_percentile <= 100, ValueError, "--clip-percentile must be in (0, 100]");
+  SV_CHECK(std::isnan(o.lambda) || (o.lambda >= 0 && std::isfinite(o.lambda)), ValueError, "--lambda must be >= 0");
+  p.lambdas = std::isfinite(o.lambda) ? std::vector<double>{o.lambda} : log_grid(o.lambda_lo, o.lambda_hi, o.lambda_n);
+  return p;
+}
+
+nlohmann::json choices_json(const ExplainOptions& o, const Model& m, const std::string& model_path,
+                            const std::string& layer, int64_t D, const Backend& be) {
+  return {{"model", model_path},
+          {"arch", m.info.arch},
+          {"layer", layer},
+          {"pool", o.pool},
+          {"feature_dim", D},
+          {"fit_on", o.fit_on},
+          {"lambda", std::isfinite(o.lambda) ? nlohmann::json(o.lambda) : nlohmann::json("cv")},
+          {"lambda_grid", {o.lambda_lo, o.lambda_hi, o.lambda_n}},
+          {"folds", o.folds},
+          {"cv_criterion", "mean out-of-fold Pearson r"},
+          {"lambda_rule", o.lambda_rule},
+          {"seed", o.seed},
+          {"top_ooc", o.top_ooc},
+          {"top_k", o.top_k},
+          {"similarity", o.similarity},
+          {"shared", o.shared},
+          {"top_dims", o.top_dims},
+          {"attr", o.attr},
+          {"steps", o.steps},
+          {"ig_rule", o.ig_rule},
+          {"baseline", o.baseline},
+          {"reduce", o.reduce},
+          {"smooth", o.smooth},
+          {"clip_percentile", o.clip_percentile},
+          {"colormap", o.colormap},
+          {"synthetic_source", o.synthetic_source},
+          {"noise", o.noise},
+          {"repeats", o.repeats},
+          {"max_batch", o.max_batch},
+          {"device", o.device},
+          {"backend", be.name()}};
+}
+
+std::vector<std::array<double, 2>> scatter_points(const std::vector<double>& rec, const std::vector<double>& pred,
+                                                  const std::vector<int64_t>& rows) {
+  std::vector<std::array<double, 2>> pts;
+  const size_t step = std::max<size_t>(1, (rows.size() + kMaxScatterPoints - 1) / kMaxScatterPoints);
+  for (size_t i = 0; i < rows.size(); i += step)
+    pts.push_back({rec[static_cast<size_t>(rows[i])], pred[static_cast<size_t>(rows[i])]});
+  return pts;
+}
+
+double mean_of(const std::vector<double>& v, const std::vector<int64_t>& rows) {
+  if (rows.empty()) return kNoValue;
+  double s = 0;
+  for (int64_t r : rows) s += v[static_cast<size_t>(r)];
+  return s / static_cast<double>(rows.size());
+}
+
+std::vector<double> gather(const std::vector<double>& v, const std::vector<int64_t>& rows) {
+  std::vector<double> out;
+  for (int64_t r : rows) out.push_back(v[static_cast<size_t>(r)]);
+  return out;
+}
+
+bool constant(const std::vector<double>& v) {
+  return v.empty() || std::all_of(v.begin(), v.end(), [&](double x) { return std::abs(x - v[0]) <= 1e-12 * (1 + std::abs(v[0])); });
+}
+
+// One neuron's readout, its fit set, and the pairs chosen for it.
+struct NeuronWork {
+  size_t index = 0;            // into result.neurons
+  std::vector<double> y;       // (N) mean response
+  std::vector<int64_t> pref, ooc, fit;
+  RidgeFit fit_result;
+  const Standardizer* st = nullptr;
+  const Mat* Z = nullptr;      // (N, D) standardized on this neuron's fit set
+};
+
+// A cotangent to backpropagate and where its maps go.
+struct PairWork {
+  size_t neuron, pair;
+  int64_t cot;                 // the shared cotangent's row
+  std::vector<int64_t> dim_cots;  // decomposition cotangents, one per top dim
+};
+
+}  // namespace
+
+const std::vector<std::string>& default_synthetic_labels() {
+  static const std::vector<std::string> labels = {"Sandal", "Bag", "Ankle boot", "Sneaker", "Trouser", "Dress"};
+  return labels;
+}
+
+ExplainSummary run_explain(const ExplainOptions& opt_in) {
+  const auto t_start = Clock::now();
+  ExplainOptions opt = opt_in;
+  if (opt.responses.empty() && opt.images.empty() && opt.dataset.empty()) opt.dataset = "fashion-mnist";
+  if (!opt.dataset.empty() && opt.synthetic.empty()) opt.synthetic = default_synthetic_labels();
+  const Parsed P = parse_options(opt);
+  StagedOutput out(opt.out);  // fails now, not after the computation, when --out cannot be written
+  RunResult result;
+  nlohmann::json timing;
+
+  // ---- model
+  auto t = Clock::now();
+  const std::string model_path = opt.model.empty() ? bundled_model_path() : opt.model;
+  if (opt.model.empty())
+    SV_CHECK(std::filesystem::exists(model_path), IoError,
+             model_path + ": the bundled model is missing (train it with `sharedvis train`, or pass --model, or set "
+                          "SHAREDVIS_MODEL_DIR)");
+  Model model = load_model(model_path);
+  const std::string layer = opt.layer.empty() ? default_layer(model) : opt.layer;
+  SV_CHECK(!layer.empty(), ValueError, "--layer is required for " + model.info.arch);
+  model.check_layer(layer);
+  std::unique_ptr<Backend> be = make_backend(opt.device);
+  model_to(model, *be);
+  timing["model"] = since(t);
+
+  // ---- images and neurons
+  t = Clock::now();
+  ExplainInputs in = load_inputs(opt, model, *be, layer);
+  const int64_t N = in.x.dim(0);
+  result.images = in.images;
+  result.inputs = in.description;
+  result.inputs["model"] = model_path;
+  timing["inputs"] = since(t);
+
+  // ---- features φ at layer L
+  t = Clock::now();
+  Mat phi;
+  {
+    ProgressLine line("features", "img", opt.progress);
+    phi = mat_from_tensor(features(model, *be, layer, P.pool, in.x, opt.max_batch,
+                                   [&](int64_t d, int64_t n) { line.update(d, n); }));
+    line.finish();
+  }
+  const int64_t D = phi.cols;
+  timing["features"] = since(t);
+  result.choices = choices_json(opt, model, model_path, layer, D, *be);
+  result.lambdas = P.lambdas;
+  result.title = "sharedvis: " + std::to_string(in.neurons.size()) + " neuron" + (in.neurons.size() == 1 ? "" : "s") +
+                 ", " + model.info.arch + " " + layer + " (" + opt.pool + ")";
+
+  // ---- readouts: neurons that share a fit set share μ, σ and one SVD per fold
+  t = Clock::now();
+  std::vector<NeuronWork> work;
+  std::map<std::string, std::vector<size_t>> groups;  // fit-set key -> indices into work
+  for (size_t k = 0; k < in.neurons.size(); ++k) {
+    const NeuronInput& ni = in.neurons[k];
+    NeuronResult nr;
+    nr.name = ni.name;
+    nr.preferred = ni.preferred;
+    nr.repeats = static_cast<int>(ni.repeats.cols);
+    NeuronWork w;
+    w.index = result.neurons.size();
+    w.y = repeat_mean(ni.repeats);
+    for (int64_t i = 0; i < N; ++i) (in.images[static_cast<size_t>(i)].category == ni.preferred ? w.pref : w.ooc).push_back(i);
+    if (opt.fit_on == "preferred") {
+      w.fit = w.pref;
+    } else {
+      w.fit.resize(static_cast<size_t>(N));
+      std::iota(w.fit.begin(), w.fit.end(), 0);
+    }
+    nr.n_fit = static_cast<int64_t>(w.fit.size());
+    nr.n_preferred = static_cast<int64_t>(w.pref.size());
+    nr.n_ooc = static_cast<int64_t>(w.ooc.size());
+    SV_CHECK(!w.pref.empty(), ValueError, "neuron '" + ni.name + "': no analysed image has its preferred category '" +
+                                              ni.preferred + "'");
+    SV_CHECK(static_cast<int64_t>(w.fit.size()) >= opt.folds, ValueError,
+             "neuron '" + ni.name + "': " + std::to_string(w.fit.size()) + " images to fit the readout on (--fit-on " +
+                 opt.fit_on + "), fewer than the " + std::to_string(opt.folds) + " cross-validation folds (--folds)");
+    if (constant(gather(w.y, w.fit))) {
+      nr.skipped = true;
+      nr.skip_reason = "constant responses over the " + std::to_string(w.fit.size()) + " images it is fitted on";
+      std::fprintf(stderr, "sharedvis explain: neuron '%s' skipped: %s\n", ni.name.c_str(), nr.skip_reason.c_str());
+      result.neurons.push_back(std::move(nr));
+      continue;
+    }
+    result.neurons.push_back(std::move(nr));
+    groups[opt.fit_on == "all" ? std::string("all") : "preferred:" + ni.preferred].push_back(work.size());
+    work.push_back(std::move(w));
+  }
+  std::map<std::string, Standardizer> standardizers;
+  std::map<std::string, Mat> designs;
+  for (auto& [key, members] : groups) {
+    const std::vector<int64_t>& fit = work[members[0]].fit;
+    standardizers[key] = fit_standardizer(phi, fit);
+    designs[key] = standardize(phi, standardizers[key]);
+    Mat Y(static_cast<int64_t>(fit.size()), static_cast<int64_t>(members.size()));
+    for (size_t j = 0; j < members.size(); ++j)
+      for (size_t i = 0; i < fit.size(); ++i)
+        Y(static_cast<int64_t>(i), static_cast<int64_t>(j)) = work[members[j]].y[static_cast<size_t>(fit[i])];
+    RidgeOptions ro;
+    ro.lambdas = P.lambdas;
+    ro.folds = opt.folds;
+    ro.seed = opt.seed;
+    ro.one_se = opt.lambda_rule == "1se";
+    std::vector<RidgeFit> fits = fit_ridge(select_rows(designs[key], fit), Y, ro);
+    for (size_t j = 0; j < members.size(); ++j) {
+      NeuronWork& w = work[members[j]];
+      w.fit_result = std::move(fits[j]);
+      w.st = &standardizers[key];
+      w.Z = &designs[key];
+    }
+  }
+
+  // ---- statistics per neuron (Fig. 3)
+  for (NeuronWork& w : work) {
+    NeuronResult& nr = result.neurons[w.index];
+    const NeuronInput& ni = in.neurons[w.index];
+    const std::vector<double> pred = predict(w.fit_result, *w.Z);
+    std::vector<double> oof(static_cast<size_t>(N), kNoValue);  // out-of-fold where fitted, else the final model
+    for (int64_t i = 0; i < N; ++i) oof[static_cast<size_t>(i)] = pred[static_cast<size_t>(i)];
+    for (size_t i = 0; i < w.fit.size(); ++i) oof[static_cast<size_t>(w.fit[i])] = w.fit_result.oof[i];
+    nr.lambda = w.fit_result.lambda;
+    nr.cv_score = w.fit_result.cv_score;
+    nr.cv_curve = w.fit_result.cv_curve;
+    nr.r_within = pearson(gather(oof, w.pref), gather(w.y, w.pref));
+    nr.r_ooc = pearson(gather(oof, w.ooc), gather(w.y, w.ooc));
+    nr.reliability = split_half_reliability(ni.repeats);
+    nr.reliability_within = split_half_reliability(select_rows(ni.repeats, w.pref));
+    nr.mean_preferred = mean_of(w.y, w.pref);
+    nr.mean_ooc = mean_of(w.y, w.ooc);
+    std::vector<int64_t> all(static_cast<size_t>(N));
+    std::iota(all.begin(), all.end(), 0);
+    nr.mean_all = mean_of(w.y, all);
+    nr.within_points = scatter_points(w.y, oof, w.pref);
+    nr.ooc_points = scatter_points(w.y, oof, w.ooc);
+  }
+  timing["readouts"] = since(t);
+
+  // ---- ooc images, references, α and the cotangents of the whole run
+  t = Clock::now();
+  Mat cot(0, D);
+  std::vector<BackpropJob> jobs;
+  std::vector<int64_t> unique_of(static_cast<size_t>(N), -1);  // analysed image -> unique image
+  std::vector<int64_t> unique_images;
+  auto unique_index = [&](int64_t i) {
+    if (unique_of[static_cast<size_t>(i)] < 0) {
+      unique_of[static_cast<size_t>(i)] = static_cast<int64_t>(unique_images.size());
+      unique_images.push_back(i);
+    }
+    return unique_of[static_cast<size_t>(i)];
+  };
+  auto add_cotangent = [&](const std::vector<double>& g, int64_t img_a, int64_t img_b) {
+    cot.v.insert(cot.v.end(), g.begin(), g.end());
+    const int64_t row = cot.rows++;
+    jobs.push_back({unique_index(img_a), row});
+    jobs.push_back({unique_index(img_b), row});
+    return row;
+  };
+  std::vector<PairWork> pair_work;
+  for (NeuronWork& w : work) {
+    NeuronResult& nr = result.neurons[w.index];
+    const std::vector<double>& wt = w.fit_result.w;
+    const std::vector<double> pred = predict(w.fit_result, *w.Z);
+    const Mat Cref = contributions(wt, *w.Z, w.pref);
+    for (int64_t o : top_by_response(w.y, w.ooc, opt.top_ooc)) {
+      const std::vector<double> c_o = contributions(wt, *w.Z, {o}).v;
+      const std::vector<Candidate> cands = top_references(P.similarity, c_o, Cref, w.pref, opt.top_k);
+      const int64_t r = cands.front().image;
+      const std::vector<double> c_r = contributions(wt, *w.Z, {r}).v;
+      PairResult p;
+      p.ooc = o;
+      p.ref = r;
+      p.ooc_recorded = w.y[static_cast<size_t>(o)];
+      p.ooc_predicted = pred[static_cast<size_t>(o)];
+      p.ref_recorded = w.y[static_cast<size_t>(r)];
+      p.ref_predicted = pred[static_cast<size_t>(r)];
+      p.similarity = cands.front().score;
+      for (const Candidate& c : cands) p.candidates.push_back({c.image, c.score});
+      const std::vector<double> alpha = shared_weights(P.shared, c_o, c_r, &p.alpha_l1);
+      for (const TopDim& d : top_dims(alpha, opt.top_dims)) {
+        p.top_dims.push_back({d.dim, d.alpha});
+        p.top_share += d.alpha;
+      }
+      p.shared_dims = std::count_if(alpha.begin(), alpha.end(), [](double a) { return a > 0; });
+      p.shared_ooc = p.shared_ref = 0;
+      for (int64_t i = 0; i < D; ++i) {
+        p.shared_ooc += alpha[static_cast<size_t>(i)] * c_o[static_cast<size_t>(i)];
+        p.shared_ref += alpha[static_cast<size_t>(i)] * c_r[static_cast<size_t>(i)];
+      }
+      PairWork pw{w.index, nr.pairs.size(), add_cotangent(shared_cotangent(alpha, wt, *w.st), o, r), {}};
+      for (const SharedDim& d : p.top_dims)
+        pw.dim_cots.push_back(add_cotangent(dimension_cotangent(d.dim, alpha, wt, *w.st), o, r));
+      pair_work.push_back(pw);
+      nr.pairs.push_back(std::move(p));
+    }
+  }
+  timing["pairs"] = since(t);
+
+  // ---- parallel backprop: every cotangent of the run over the unique images
+  t = Clock::now();
+  BackpropResult bp;
+  Tensor xu;
+  if (!jobs.empty()) {
+    xu = Tensor::empty({static_cast<int64_t>(unique_images.size()), in.x.dim(1), in.x.dim(2), in.x.dim(3)}, in.x.dtype());
+    const size_t row = in.x.nbytes() / static_cast<size_t>(N);
+    for (size_t u = 0; u < unique_images.size(); ++u)
+      std::memcpy(static_cast<char*>(xu.raw()) + u * row,
+                  static_cast<const char*>(in.x.raw()) + static_cast<size_t>(unique_images[u]) * row, row);
+    ProgressLine line("backprop", "maps", opt.progress);
+    bp = parallel_backprop(model, *be, layer, P.pool, xu, cot, jobs, P.attr,
+                           [&](int64_t d, int64_t n) { line.update(d, n); });
+    line.finish();
+  }
+  timing["backprop"] = since(t);
+  result.inputs["backprop"] = {{"cotangents", cot.rows},
+                               {"unique_images", unique_images.size()},
+                               {"vjp_jobs", jobs.size()},
+                               {"forward_batches", bp.forward_batches},
+                               {"max_cotangents_per_image", bp.max_k}};
+
+  // ---- heatmaps and figures
+  t = Clock::now();
+  std::vector<std::string> image_png(unique_images.size());
+  std::vector<Rgb> display(unique_images.size());
+  auto image_file = [&](int64_t img) {
+    const auto u = static_cast<size_t>(unique_of[static_cast<size_t>(img)]);
+    if (image_png[u].empty()) {
+      const Tensor xi = xu.slice0(static_cast<int64_t>(u), static_cast<int64_t>(u) + 1);
+      display[u] = display_image(xi.reshape({xi.dim(1), xi.dim(2), xi.dim(3)}), model.info);
+      image_png[u] = "images/image_" + std::to_string(img) + ".png";
+      write_rgb_png(out.file(image_png[u]), display[u]);
+    }
+    return u;
+  };
+  // Jobs come in (ooc, reference) twos per cotangent row: job 2·row and 2·row + 1.
+  for (const PairWork& pw : pair_work) {
+    PairResult& p = result.neurons[pw.neuron].pairs[pw.pair];
+    const std::string stem = "pairs/n" + std::to_string(pw.neuron) + "_p" + std::to_string(pw.pair);
+    const size_t uo = image_file(p.ooc), ur = image_file(p.ref);
+    p.png_ooc_image = image_png[uo];
+    p.png_ref_image = image_png[ur];
+    const auto jo = static_cast<size_t>(2 * pw.cot), jr = jo + 1;
+    const PairOverlays ov = pair_overlays(bp.saliency[jo], bp.saliency[jr], display[uo], display[ur], P.heat);
+    p.scale = ov.scale;
+    p.ig_gap_ooc = bp.ig_gap[jo];
+    p.ig_gap_ref = bp.ig_gap[jr];
+    p.png_ooc = stem + "_ooc.png";
+    p.png_ref = stem + "_ref.png";
+    p.png_pair = stem + "_pair.png";
+    write_rgb_png(out.file(p.png_ooc), ov.a);
+    write_rgb_png(out.file(p.png_ref), ov.b);
+    write_rgb_png(out.file(p.png_pair), ov.pair);
+    p.npy_ooc = "saliency/n" + std::to_string(pw.neuron) + "_p" + std::to_string(pw.pair) + "_ooc.npy";
+    p.npy_ref = "saliency/n" + std::to_string(pw.neuron) + "_p" + std::to_string(pw.pair) + "_ref.npy";
+    write_npy(out.file(p.npy_ooc), bp.saliency[jo].to(DType::F32));
+    write_npy(out.file(p.npy_ref), bp.saliency[jr].to(DType::F32));
+    for (size_t d = 0; d < pw.dim_cots.size(); ++d) {
+      const auto ko = static_cast<size_t>(2 * pw.dim_cots[d]);
+      const PairOverlays dv = pair_overlays(bp.saliency[ko], bp.saliency[ko + 1], display[uo], display[ur], P.heat);
+      DecompositionPanel panel{p.top_dims[d].dim, p.top_dims[d].alpha, stem + "_dim" + std::to_string(p.top_dims[d].dim) + ".png"};
+      write_rgb_png(out.file(panel.png), dv.pair);
+      p.decomposition.push_back(panel);
+    }
+  }
+  timing["heatmaps"] = since(t);
+
+  // ---- readouts file, results.json, index.html, then the rename into place
+  ReadoutFile rf;
+  rf.model = model_path;
+  rf.arch = model.info.arch;
+  rf.layer = layer;
+  rf.pool = opt.pool;
+  const bool shared_st = groups.size() <= 1;
+  rf.w = Mat(0, D);
+  rf.mu = Mat(0, D);
+  rf.sigma = Mat(0, D);
+  for (const NeuronWork& w : work) {
+    rf.neurons.push_back(result.neurons[w.index].name);
+    rf.preferred.push_back(result.neurons[w.index].preferred);
+    rf.lambda.push_back(w.fit_result.lambda);
+    rf.w.v.insert(rf.w.v.end(), w.fit_result.w.begin(), w.fit_result.w.end());
+    ++rf.w.rows;
+    rf.b.push_back(w.fit_result.b);
+    if (!shared_st || rf.mu.rows == 0) {
+      rf.mu.v.insert(rf.mu.v.end(), w.st->mu.begin(), w.st->mu.end());
+      rf.sigma.v.insert(rf.sigma.v.end(), w.st->sigma.begin(), w.st->sigma.end());
+      ++rf.mu.rows;
+      ++rf.sigma.rows;
+    }
+  }
+  if (rf.mu.rows == 0) {  // nothing fitted: keep the file's shapes meaningful
+    rf.mu = Mat(1, D);
+    rf.sigma = Mat(1, D, 1.0);
+  }
+  result.readout_file = "readout.safetensors";
+  write_readout_file(out.file(result.readout_file), rf);
+  timing["total"] = since(t_start);
+  result.timing = timing;
+  write_results_json(out.file("results.json"), result);
+  GalleryStyle style;
+  style.colormap = opt.colormap;
+  style.signed_maps = reduce_signed(P.heat.reduce);
+  for (int i = 0; i <= 16; ++i) {
+    const auto c = colormap_rgb(P.heat.colormap, i / 16.0);
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "#%02x%02x%02x", static_cast<int>(std::lround(c[0] * 255)),
+                  static_cast<int>(std::lround(c[1] * 255)), static_cast<int>(std::lround(c[2] * 255)));
+    style.colormap_stops.push_back(buf);
+  }
+  write_gallery(out.file("index.html"), result, style);
+  out.commit();
+
+  ExplainSummary s;
+  s.out_dir = out.final_dir();
+  for (const NeuronResult& n : result.neurons) {
+    ++s.neurons;
+    s.skipped += n.skipped ? 1 : 0;
+    s.pairs += static_cast<int>(n.pairs.size());
+  }
+  s.seconds = since(t_start);
+  return s;
+}
+
+}  // namespace sv

@@ -1,0 +1,77 @@
+// `sharedvis explain`: the whole method, top-down (METHOD.md §1–7):
+//   load model → load images and neurons → features φ at layer L → readouts and their
+//   statistics → ooc images and references → α → parallel backprop → heatmaps → report.
+//
+// Inputs, one of:
+//   responses  --responses FILE.csv --preferred LABEL   recorded neurons (apps/io/csv.h)
+//   images     --images DIR --synthetic LABEL[,...]     one subfolder per category
+//   dataset    --dataset fashion-mnist --synthetic ...  (the default, with the bundled model)
+// Every option below is a flag of the command (apps/cmd_explain.cpp) and is recorded in
+// results.json.
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace sv {
+
+struct ExplainOptions {
+  // ---- inputs
+  std::string responses, preferred;     // recordings
+  std::string images;                   // a folder with one subfolder per category
+  std::string dataset;                  // "fashion-mnist" ("" and no other input: the default)
+  std::string data_dir;                 // "" : the dataset's default folder
+  std::string split = "test";           // test | train (dataset)
+  int64_t limit = 0;                    // dataset: the first `limit` images (0: all)
+  std::vector<std::string> synthetic;   // categories of synthetic neurons
+  std::string model;                    // "" : the bundled model
+  std::string layer;                    // "" : the model's default readout layer
+  std::string pool = "avg";
+  // ---- readout (§1)
+  std::string fit_on = "preferred";     // preferred | all
+  double lambda = std::numeric_limits<double>::quiet_NaN();  // fixed λ (no search) when set
+  double lambda_lo = 1e-2, lambda_hi = 1e6;
+  int lambda_n = 17;
+  int folds = 5;
+  std::string lambda_rule = "1se";      // 1se | best (see RidgeOptions::one_se)
+  uint64_t seed = 0;
+  // ---- ooc images and references (§2, §3)
+  int top_ooc = 3, top_k = 5, top_dims = 3;
+  std::string similarity = "cosine";
+  std::string shared = "relu-product";
+  // ---- attribution (§4)
+  std::string attr = "grad";
+  int steps = 32;
+  std::string ig_rule = "gausslegendre";
+  std::string baseline = "zero";
+  int64_t max_batch = 64;
+  std::string device = "auto";
+  // ---- heatmaps (§5)
+  std::string reduce = "abs-sum";
+  double smooth = 0.02;
+  double clip_percentile = 99.5;
+  std::string colormap = "inferno";
+  // ---- synthetic neurons (§6)
+  std::string synthetic_source = "auto";  // auto (logit when the model's classes cover the labels) | logit | fitted
+  double noise = 0.1;
+  int repeats = 2;
+  // ---- output (§7)
+  std::string out = "out/explain";
+  bool progress = true;  // progress lines on a terminal
+};
+
+// Synthetic neurons of the embedded default run.
+const std::vector<std::string>& default_synthetic_labels();
+
+struct ExplainSummary {
+  std::string out_dir;
+  int neurons = 0, skipped = 0, pairs = 0;
+  double seconds = 0;
+};
+
+// Runs everything and writes the output folder atomically. Bad input throws sv::Error
+// (IoError / ValueError) naming the file, line, column, category or layer.
+ExplainSummary run_explain(const ExplainOptions& opt);
+
+}  // namespace sv

@@ -1,0 +1,50 @@
+// Synthetic category-selective neurons (METHOD.md §6). A synthetic neuron for category c
+// takes its "recorded" response from a stage deeper than the readout layer L, so that the
+// readout fitted from L is a real model of it:
+//   logit   the model's output unit for c (a classifier trained on these categories);
+//   fitted  a ridge readout of the model's last feature layer fitted to 1[label = c] on
+//           one half of the images (stratified by category); the other half is analysed.
+// Optional recording noise (Gaussian, sd = noise · sd of the response) in R independent
+// repeats, so that split-half reliability is defined. L must come before the source.
+#pragma once
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "apps/method/matrix.h"
+#include "layers/module.h"
+
+namespace sv {
+
+enum class SyntheticSource { Auto, Logit, Fitted };
+SyntheticSource parse_synthetic_source(const std::string& s);  // auto | logit | fitted
+const char* synthetic_source_name(SyntheticSource s);
+
+// Module paths of the leaf modules of net, in forward (registration) order.
+std::vector<std::string> leaf_layers(const Module& net);
+// The layer that produces the model's output: its last leaf.
+std::string output_layer(const Module& net);
+// The model's last feature layer: the last leaf before the output layer that is not a
+// Dropout or Flatten (the penultimate representation of a classifier).
+std::string last_feature_layer(const Module& net);
+// Whether the output of `layer` is complete strictly before that of `source`: every leaf
+// of `layer` runs before the last leaf of `source`. (A composite that contains the source,
+// or the source itself, does not come before it.)
+bool layer_precedes(const Module& net, const std::string& layer, const std::string& source);
+// Throws ValueError saying so unless layer_precedes; `what` names the source.
+void check_layer_precedes(const Module& net, const std::string& layer, const std::string& source,
+                          const std::string& what);
+
+// Splits the images into two halves, stratified by label (each category dealt alternately
+// after a seeded shuffle): a is fitted on, b analysed. Both in increasing index order.
+void split_halves(const std::vector<int>& labels, uint64_t seed, std::vector<int64_t>& a, std::vector<int64_t>& b);
+
+// R noisy repeats of a clean response (n) -> (n, R): clean + N(0, (noise · sd(clean))²).
+// noise = 0 gives R identical copies.
+Mat noisy_repeats(const std::vector<double>& clean, double noise, int repeats, std::mt19937_64& rng);
+
+// Row means of (n, R) repeats.
+std::vector<double> repeat_mean(const Mat& rep);
+
+}  // namespace sv

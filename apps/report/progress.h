@@ -1,0 +1,25 @@
+// A live progress line on stderr ("features  3200/10000  1450 img/s  5 s left"), shown
+// only when stderr is a terminal; a finished stage prints its total time.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace sv {
+
+class ProgressLine {
+ public:
+  ProgressLine(std::string label, std::string unit, bool enabled);
+  void update(int64_t done, int64_t total);
+  // Ends the line (terminal only).
+  void finish();
+  static bool terminal();  // isatty(stderr)
+
+ private:
+  std::string label_, unit_;
+  bool enabled_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+}  // namespace sv

@@ -1,0 +1,119 @@
+// RunResult -> JSON.
+#include "apps/report/results_json.h"
+
+#include <cmath>
+
+#include "apps/io/atomic_file.h"
+
+namespace sv {
+
+namespace {
+
+using nlohmann::json;
+
+json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json nums(const std::vector<double>& v) {
+  json a = json::array();
+  for (double x : v) a.push_back(num(x));
+  return a;
+}
+
+json image_json(const RunResult& r, int64_t i) {
+  if (i < 0 || i >= static_cast<int64_t>(r.images.size())) return nullptr;
+  return {{"index", i}, {"id", r.images[static_cast<size_t>(i)].id}, {"category", r.images[static_cast<size_t>(i)].category}};
+}
+
+json pair_json(const RunResult& r, const PairResult& p) {
+  json cands = json::array();
+  for (const ReferenceCandidate& c : p.candidates) {
+    json j = image_json(r, c.image);
+    j["score"] = num(c.score);
+    cands.push_back(j);
+  }
+  json dims = json::array();
+  for (const SharedDim& d : p.top_dims) dims.push_back({{"dim", d.dim}, {"alpha", num(d.alpha)}, {"share", num(d.alpha)}});
+  json decomp = json::array();
+  for (const DecompositionPanel& d : p.decomposition)
+    decomp.push_back({{"dim", d.dim}, {"alpha", num(d.alpha)}, {"png", d.png}});
+  json ooc = image_json(r, p.ooc), ref = image_json(r, p.ref);
+  ooc["recorded"] = num(p.ooc_recorded);
+  ooc["predicted"] = num(p.ooc_predicted);
+  ooc["shared_response"] = num(p.shared_ooc);
+  ooc["ig_completeness_gap"] = num(p.ig_gap_ooc);
+  ooc["saliency_npy"] = p.npy_ooc;
+  ooc["overlay_png"] = p.png_ooc;
+  ooc["image_png"] = p.png_ooc_image;
+  ref["recorded"] = num(p.ref_recorded);
+  ref["predicted"] = num(p.ref_predicted);
+  ref["shared_response"] = num(p.shared_ref);
+  ref["ig_completeness_gap"] = num(p.ig_gap_ref);
+  ref["saliency_npy"] = p.npy_ref;
+  ref["overlay_png"] = p.png_ref;
+  ref["image_png"] = p.png_ref_image;
+  return {{"ooc", ooc},
+          {"reference", ref},
+          {"similarity", num(p.similarity)},
+          {"candidates", cands},
+          {"alpha_l1_before_normalization", num(p.alpha_l1)},
+          {"shared_dims", p.shared_dims},
+          {"top_dims", dims},
+          {"top_dims_share", num(p.top_share)},
+          {"heatmap_scale", num(p.scale)},
+          {"pair_png", p.png_pair},
+          {"decomposition", decomp}};
+}
+
+json neuron_json(const RunResult& r, const NeuronResult& n) {
+  json j = {{"name", n.name}, {"preferred", n.preferred}, {"skipped", n.skipped}};
+  if (n.skipped) {
+    j["skip_reason"] = n.skip_reason;
+    return j;
+  }
+  j["n_fit"] = n.n_fit;
+  j["n_preferred"] = n.n_preferred;
+  j["n_ooc"] = n.n_ooc;
+  j["repeats"] = n.repeats;
+  j["lambda"] = num(n.lambda);
+  j["cv_score"] = num(n.cv_score);
+  j["cv_curve"] = nums(n.cv_curve);
+  j["r_within"] = num(n.r_within);
+  j["r_ooc"] = num(n.r_ooc);
+  j["reliability"] = num(n.reliability);
+  j["reliability_within"] = num(n.reliability_within);
+  j["mean_response"] = {{"preferred", num(n.mean_preferred)}, {"ooc", num(n.mean_ooc)}, {"all", num(n.mean_all)}};
+  j["ooc_mean_relative"] =
+      std::isfinite(n.mean_all) && n.mean_all != 0 ? num(n.mean_ooc / n.mean_all) : json(nullptr);
+  json pairs = json::array();
+  for (const PairResult& p : n.pairs) pairs.push_back(pair_json(r, p));
+  j["pairs"] = pairs;
+  return j;
+}
+
+}  // namespace
+
+nlohmann::json results_json(const RunResult& r) {
+  json neurons = json::array();
+  for (const NeuronResult& n : r.neurons) neurons.push_back(neuron_json(r, n));
+  int64_t skipped = 0;
+  for (const NeuronResult& n : r.neurons) skipped += n.skipped ? 1 : 0;
+  return {{"tool", "sharedvis explain"},
+          {"method", "Parallel Backpropagation for Shared-Feature Visualization (Lappe et al., NeurIPS 2024)"},
+          {"title", r.title},
+          {"choices", r.choices},
+          {"inputs", r.inputs},
+          {"lambda_grid", nums(r.lambdas)},
+          {"n_images", r.images.size()},
+          {"n_neurons", r.neurons.size()},
+          {"n_skipped", skipped},
+          {"readout_file", r.readout_file},
+          {"neurons", neurons},
+          {"timing_seconds", r.timing}};
+}
+
+void write_results_json(const std::string& path, const RunResult& r) {
+  const std::string text = results_json(r).dump(2) + "\n";
+  write_file_atomic(path, {{text.data(), text.size()}});
+}
+
+}  // namespace sv
