@@ -1,5 +1,7 @@
 // The CUDA backend (cuDNN + cuBLAS + our kernels) behind the Backend interface.
+// float32 only (int32 for max-pool indices and labels). See cuda/cuda_backend_impl.h.
 #pragma once
+#include <cstddef>
 #include <memory>
 
 #include "autodiff/backend.h"
@@ -7,6 +9,40 @@
 namespace sv {
 
 int cuda_device_count();  // 0 when no driver or no device (never throws)
+
+// Read once, when a backend is made (never from globals afterwards).
+struct CudaOptions {
+  // Only deterministic cuDNN algorithms and our deterministic kernels: the same inputs give
+  // bit-identical results run after run. Env SHAREDVIS_CUDA_DETERMINISTIC=1.
+  bool deterministic = false;
+  // Synchronize after every kernel launch and library call so that an asynchronous error
+  // is reported at the call that caused it. Env SHAREDVIS_CUDA_SYNC=1.
+  bool sync = false;
+  // Allow TF32 tensor cores in convolutions (PyTorch's default for cuDNN); false keeps
+  // full float32 arithmetic. GEMMs (linear) always run in float32. Env SHAREDVIS_CUDA_TF32=0|1.
+  bool tf32 = true;
+  // Choose convolution algorithms by timing them once per shape (cudnnFind*Ex); false:
+  // cuDNN's heuristics (cudnnGet*_v7). Env SHAREDVIS_CUDA_CONV_SEARCH=find|heuristic.
+  bool find_algorithms = true;
+  // Largest workspace a convolution algorithm may use. Env SHAREDVIS_CUDA_WORKSPACE_MB.
+  size_t workspace_limit = size_t(1) << 30;
+
+  static CudaOptions from_env();
+};
+
+// make_cuda_backend(device) reads its options from the environment.
 std::unique_ptr<Backend> make_cuda_backend(int device);
+std::unique_ptr<Backend> make_cuda_backend(int device, const CudaOptions& options);
+
+// Device memory held through a CUDA backend's caching allocator, in bytes.
+struct CudaMemoryStats {
+  size_t in_use = 0, peak_in_use = 0;      // held by live tensors and workspaces
+  size_t reserved = 0, peak_reserved = 0;  // obtained from cudaMalloc (in use + cached)
+};
+// Throws ValueError if be is not a CUDA backend.
+CudaMemoryStats cuda_memory_stats(Backend& be);
+void cuda_reset_peak_memory(Backend& be);
+// cudaFree every cached block (like torch.cuda.empty_cache()).
+void cuda_release_cached_memory(Backend& be);
 
 }  // namespace sv

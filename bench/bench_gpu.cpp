@@ -1,0 +1,221 @@
+// sharedvis_bench_gpu: resnet50 on the CUDA backend, validated first, then timed.
+//
+//   features  layer4 of resnet50 for B images at SxS (inference graph, no recording)
+//   vjp       forward + multi-output vjp of the pooled features (avgpool, (N,2048,1,1))
+//             for N images with K cotangents, gradients with respect to the images
+//
+// Validation (before any timing): layer4 features of one image at a small size against the
+// CPU backend, and rows of the K-stacked vjp against single-cotangent vjps on the GPU.
+// Timing: warm-up iterations first (they include cuDNN's per-shape algorithm search), then
+// the median of timed iterations, each bracketed by a device synchronization. Peak memory
+// is read from the backend's caching allocator over the timed iterations: in_use = blocks
+// held by tensors and workspaces (comparable to torch.cuda.max_memory_allocated),
+// reserved = obtained from cudaMalloc (comparable to torch.cuda.max_memory_reserved).
+//
+// Usage: sharedvis_bench_gpu [--batch 64] [--vjp-batch 2] [--k 64] [--size 224]
+//                            [--iters 10] [--warmup 3] [--json FILE]
+// Weights: the resnet50 model file in SHAREDVIS_RESNET50 if set, else seeded random ones
+// (timings do not depend on the values). CUDA options come from the environment
+// (SHAREDVIS_CUDA_TF32, SHAREDVIS_CUDA_DETERMINISTIC, ...; see cuda/cuda_backend.h).
+// Build: see bench/gpu_check.sh.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda_backend.h"
+#include "weights/model.h"
+
+namespace sv {
+namespace {
+
+struct Args {
+  int batch = 64, vjp_batch = 2, k = 64, size = 224, iters = 10, warmup = 3;
+  std::string json;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string s = argv[i];
+    auto next = [&]() -> std::string {
+      SV_CHECK(i + 1 < argc, ValueError, s + " needs a value");
+      return argv[++i];
+    };
+    if (s == "--batch")
+      a.batch = std::stoi(next());
+    else if (s == "--vjp-batch")
+      a.vjp_batch = std::stoi(next());
+    else if (s == "--k")
+      a.k = std::stoi(next());
+    else if (s == "--size")
+      a.size = std::stoi(next());
+    else if (s == "--iters")
+      a.iters = std::stoi(next());
+    else if (s == "--warmup")
+      a.warmup = std::stoi(next());
+    else if (s == "--json")
+      a.json = next();
+    else
+      throw ValueError("unknown argument " + s + " (see the top of bench/bench_gpu.cpp)");
+  }
+  SV_CHECK(a.batch > 0 && a.vjp_batch > 0 && a.k > 0 && a.size >= 32 && a.iters > 0 && a.warmup >= 0, ValueError,
+           "sizes and counts must be positive (size >= 32)");
+  return a;
+}
+
+Tensor random(const Shape& s, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  Tensor t = Tensor::empty(s, DType::F32);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = nd(rng);
+  return t;
+}
+
+std::unique_ptr<Module> resnet50() {
+  if (const char* path = std::getenv("SHAREDVIS_RESNET50"); path && *path) return load_model(path).net;
+  auto net = build_arch("resnet50", 1000, 3);
+  init_params(*net, 50);
+  return net;
+}
+
+Tensor features(Backend& be, Module& net, const Tensor& x) {
+  Graph g(be, /*record=*/false);
+  Forward fw(g, "layer4");
+  net.forward(g.input(x), fw);
+  return fw.captured().value;
+}
+
+Tensor vjp(Backend& be, Module& net, const Tensor& x, const Tensor& cot) {
+  Graph g(be);
+  Forward fw(g, "avgpool");
+  Var in = g.input(x, true);
+  net.forward(in, fw);
+  return g.vjp(fw.captured(), cot, {in})[0];
+}
+
+double rel_err(const Tensor& a, const Tensor& b) {
+  double d = 0, n = 0;
+  for (int64_t i = 0; i < b.numel(); ++i) {
+    d += (a.item(i) - b.item(i)) * (a.item(i) - b.item(i));
+    n += b.item(i) * b.item(i);
+  }
+  return std::sqrt(d / std::max(n, 1e-300));
+}
+
+struct Timing {
+  double median_ms = 0, min_ms = 0, max_ms = 0;
+  CudaMemoryStats mem;
+};
+
+Timing time_it(Backend& be, int warmup, int iters, const std::function<void()>& f) {
+  for (int i = 0; i < warmup; ++i) f();
+  be.synchronize();
+  cuda_reset_peak_memory(be);
+  std::vector<double> ms;
+  for (int i = 0; i < iters; ++i) {
+    be.synchronize();
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    be.synchronize();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  Timing t;
+  t.mem = cuda_memory_stats(be);
+  std::sort(ms.begin(), ms.end());
+  t.median_ms = ms[ms.size() / 2];
+  t.min_ms = ms.front();
+  t.max_ms = ms.back();
+  return t;
+}
+
+double mib(size_t b) { return static_cast<double>(b) / (1 << 20); }
+
+int run(int argc, char** argv) {
+  Args a = parse(argc, argv);
+  SV_CHECK(cuda_device_count() > 0, DeviceError, "no CUDA device");
+  CudaOptions opt = CudaOptions::from_env();
+  auto gpu = make_cuda_backend(0, opt);
+  std::printf("sharedvis GPU bench: %s, tf32 %d, deterministic %d, conv search %s, workspace limit %zu MiB\n",
+              gpu->name().c_str(), opt.tf32, opt.deterministic, opt.find_algorithms ? "find" : "heuristic",
+              opt.workspace_limit >> 20);
+
+  auto net = resnet50();
+  // ---- validate: features on CPU vs GPU (one small image), before moving the weights
+  const int vsize = 64;
+  Tensor xv = random({1, 3, vsize, vsize}, 1);
+  auto cpu = make_cpu_backend(false);
+  Tensor fc = features(*cpu, *net, xv);
+  net->to(*gpu);
+  Tensor fg = gpu->download(features(*gpu, *net, xv));
+  const double e_feat = rel_err(fg, fc);
+  std::printf("validate features (1x3x%dx%d) vs cpu: relative error %.2e\n", vsize, vsize, e_feat);
+  const double feat_tol = opt.tf32 ? 2e-2 : 1e-4;
+  SV_CHECK(e_feat <= feat_tol, Error, "GPU features disagree with the CPU backend");
+
+  // ---- validate: rows of the K-stacked vjp equal single-cotangent vjps
+  Tensor xj = random({a.vjp_batch, 3, a.size, a.size}, 2);
+  Tensor cot = random({a.k, a.vjp_batch, 2048, 1, 1}, 3);
+  Tensor xj_d = gpu->upload(xj), cot_d = gpu->upload(cot);
+  Tensor all = gpu->download(vjp(*gpu, *net, xj_d, cot_d));
+  double e_vjp = 0;
+  for (int64_t k : {int64_t(0), int64_t(a.k - 1)}) {
+    Tensor one = gpu->download(vjp(*gpu, *net, xj_d, gpu->upload(cot.slice0(k, k + 1).clone())));
+    e_vjp = std::max(e_vjp, rel_err(all.slice0(k, k + 1), one));
+  }
+  std::printf("validate vjp (K=%d) rows vs single-cotangent vjps: relative error %.2e\n", a.k, e_vjp);
+  SV_CHECK(e_vjp <= (opt.tf32 ? 2e-2 : 1e-4), Error, "K-stacked vjp disagrees with single-cotangent vjps");
+
+  // ---- time
+  Tensor xf = gpu->upload(random({a.batch, 3, a.size, a.size}, 4));
+  Timing tf = time_it(*gpu, a.warmup, a.iters, [&] { features(*gpu, *net, xf); });
+  const double gflop_img = 2 * 4.09 * (a.size * a.size) / (224.0 * 224.0);  // resnet50 to layer4, GMAC * 2
+  std::printf(
+      "features  B=%-3d %dx%d: median %8.2f ms (min %.2f, max %.2f), %7.1f img/s, %6.1f TFLOP/s, "
+      "peak in_use %7.1f MiB, reserved %7.1f MiB\n",
+      a.batch, a.size, a.size, tf.median_ms, tf.min_ms, tf.max_ms, a.batch / tf.median_ms * 1e3,
+      gflop_img * a.batch / tf.median_ms * 1e-3, mib(tf.mem.peak_in_use), mib(tf.mem.peak_reserved));
+  cuda_release_cached_memory(*gpu);
+  Timing tv = time_it(*gpu, a.warmup, a.iters, [&] { vjp(*gpu, *net, xj_d, cot_d); });
+  std::printf(
+      "vjp       N=%d K=%d %dx%d: median %8.2f ms (min %.2f, max %.2f), peak in_use %7.1f MiB, reserved "
+      "%7.1f MiB\n",
+      a.vjp_batch, a.k, a.size, a.size, tv.median_ms, tv.min_ms, tv.max_ms, mib(tv.mem.peak_in_use),
+      mib(tv.mem.peak_reserved));
+
+  if (!a.json.empty()) {
+    std::ofstream f(a.json);
+    SV_CHECK(f.good(), IoError, "cannot write " + a.json);
+    char buf[1024];
+    std::snprintf(buf, sizeof buf,
+                  "{\"backend\": \"%s\", \"tf32\": %d, \"batch\": %d, \"vjp_batch\": %d, \"k\": %d, \"size\": %d,\n"
+                  " \"validate\": {\"features_rel_err\": %.3e, \"vjp_rel_err\": %.3e},\n"
+                  " \"features\": {\"median_ms\": %.4f, \"min_ms\": %.4f, \"peak_in_use_mib\": %.2f, "
+                  "\"peak_reserved_mib\": %.2f},\n"
+                  " \"vjp\": {\"median_ms\": %.4f, \"min_ms\": %.4f, \"peak_in_use_mib\": %.2f, "
+                  "\"peak_reserved_mib\": %.2f}}\n",
+                  gpu->name().c_str(), opt.tf32, a.batch, a.vjp_batch, a.k, a.size, e_feat, e_vjp, tf.median_ms,
+                  tf.min_ms, mib(tf.mem.peak_in_use), mib(tf.mem.peak_reserved), tv.median_ms, tv.min_ms,
+                  mib(tv.mem.peak_in_use), mib(tv.mem.peak_reserved));
+    f << buf;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace sv
+
+int main(int argc, char** argv) {
+  try {
+    return sv::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sharedvis_bench_gpu: %s\n", e.what());
+    return 1;
+  }
+}

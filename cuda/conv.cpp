@@ -1,0 +1,318 @@
+// conv2d through cuDNN: forward, backward-data and backward-filter side by side.
+//
+// Plans: the first call for a shape (kind, input, weight, parameters) builds its
+// descriptors and chooses its algorithm; later calls reuse the plan. Algorithms are
+// chosen by timing every candidate once on the call's own operands (cudnnFind*Ex, with a
+// scratch workspace of at most CudaOptions::workspace_limit), or by cuDNN's heuristics
+// (cudnnGet*_v7) when find_algorithms is off. A candidate qualifies if it succeeded, fits
+// the workspace limit, is deterministic when the backend is, and uses no TF32 when TF32 is
+// off. Among measured candidates within 5% of the fastest, the one with the smallest
+// workspace wins (the workspace is device memory held while the op runs). All plans share
+// one workspace buffer grown to the largest chosen need.
+//
+// cuDNN's legacy API takes tensors of fewer than 2^31 elements, so a batch whose input or
+// output is larger is run in chunks of images (backward-filter accumulates with beta = 1).
+// Bias (forward) is added by our channel kernel; its gradient is channel_sum.
+#include <algorithm>
+#include <climits>
+#include <vector>
+
+#include "cuda/cuda_backend_impl.h"
+
+namespace sv::cuda {
+
+namespace {
+
+int to_int(int64_t v) { return static_cast<int>(v); }
+
+ConvKey make_key(ConvKind kind, const Shape& x, const Shape& w, const Conv2dParams& p) {
+  return {static_cast<int>(kind), to_int(x[0]), to_int(x[1]), to_int(x[2]), to_int(x[3]), to_int(w[0]), to_int(w[2]),
+          to_int(w[3]), p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w, p.groups};
+}
+
+bool is_tf32(cudnnMathType_t m) { return m == CUDNN_TENSOR_OP_MATH || m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION; }
+
+// Index of the chosen result, or -1 when none qualifies.
+template <class Perf>
+int choose(const std::vector<Perf>& r, int n, const CudaOptions& o, bool measured) {
+  std::vector<int> ok;
+  for (int i = 0; i < n; ++i) {
+    if (r[i].status != CUDNN_STATUS_SUCCESS || r[i].memory > o.workspace_limit) continue;
+    if (o.deterministic && r[i].determinism != CUDNN_DETERMINISTIC) continue;
+    if (!o.tf32 && is_tf32(r[i].mathType)) continue;
+    ok.push_back(i);
+  }
+  if (ok.empty()) return -1;
+  if (!measured) return ok.front();  // heuristics list the expected fastest first
+  float fastest = r[ok.front()].time;
+  for (int i : ok) fastest = std::min(fastest, r[i].time);
+  int best = -1;
+  for (int i : ok) {
+    if (r[i].time > fastest * 1.05f) continue;
+    if (best < 0 || r[i].memory < r[best].memory || (r[i].memory == r[best].memory && r[i].time < r[best].time))
+      best = i;
+  }
+  return best;
+}
+
+// A scratch device buffer for the algorithm search: as large as the limit allows and the
+// device has free, released right after the search (once per shape, not per call).
+class SearchWorkspace {
+ public:
+  SearchWorkspace(size_t limit, DeviceAllocator& alloc) {
+    size_t free = 0, total = 0;
+    SV_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+    const size_t margin = size_t(256) << 20;
+    if (free < limit + margin) {
+      alloc.release_cached();
+      SV_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+    }
+    size_t want = std::min(limit, free > margin ? free - margin : 0);
+    while (want > 0 && cudaMalloc(&p_, want) != cudaSuccess) {
+      cudaGetLastError();
+      p_ = nullptr;
+      want /= 2;
+    }
+    size_ = p_ ? want : 0;
+  }
+  ~SearchWorkspace() {
+    if (p_) cudaFree(p_);
+  }
+  SearchWorkspace(const SearchWorkspace&) = delete;
+  SearchWorkspace& operator=(const SearchWorkspace&) = delete;
+  void* get() const { return p_; }
+  size_t size() const { return size_; }
+
+ private:
+  void* p_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Fills plan.algo and plan.workspace for one kind. Returns false when nothing qualified.
+struct Search {
+  cudnnHandle_t h;
+  const CudaOptions& o;
+  DeviceAllocator& alloc;
+  ConvPlan& plan;
+  const void* in0;  // forward: x, backward-data: w, backward-filter: x
+  const void* in1;  // forward: w, backward-data: gy, backward-filter: gy
+  void* out;        // forward: y, backward-data: gx, backward-filter: gw
+
+  template <class Perf>
+  bool finish(const std::vector<Perf>& r, int n, bool measured) {
+    int i = choose(r, n, o, measured);
+    if (i < 0) return false;
+    plan.algo = static_cast<int>(r[i].algo);
+    plan.measured = measured;
+    if (o.tf32) SV_CUDA_CHECK(cudnnSetConvolutionMathType(plan.conv, r[i].mathType));
+    return true;
+  }
+
+  bool forward() {
+    int max = 0;
+    SV_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max));
+    std::vector<cudnnConvolutionFwdAlgoPerf_t> r(std::max(max, 1));
+    int n = 0;
+    if (o.find_algorithms) {
+      SearchWorkspace ws(o.workspace_limit, alloc);
+      SV_CUDA_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, plan.x, in0, plan.w, in1, plan.conv, plan.y, out, max,
+                                                           &n, r.data(), ws.get(), ws.size()));
+    } else {
+      SV_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, plan.x, plan.w, plan.conv, plan.y, max, &n, r.data()));
+    }
+    if (!finish(r, n, o.find_algorithms)) {
+      plan.algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;  // deterministic, no workspace
+      SV_CUDA_CHECK(cudnnSetConvolutionMathType(plan.conv, CUDNN_FMA_MATH));
+    }
+    SV_CUDA_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, plan.x, plan.w, plan.conv, plan.y,
+                                                          static_cast<cudnnConvolutionFwdAlgo_t>(plan.algo),
+                                                          &plan.workspace));
+    return true;
+  }
+
+  bool backward_data() {
+    int max = 0;
+    SV_CUDA_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max));
+    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> r(std::max(max, 1));
+    int n = 0;
+    if (o.find_algorithms) {
+      SearchWorkspace ws(o.workspace_limit, alloc);
+      SV_CUDA_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, plan.w, in0, plan.y, in1, plan.conv, plan.x, out,
+                                                                max, &n, r.data(), ws.get(), ws.size()));
+    } else {
+      SV_CUDA_CHECK(
+          cudnnGetConvolutionBackwardDataAlgorithm_v7(h, plan.w, plan.y, plan.conv, plan.x, max, &n, r.data()));
+    }
+    if (!finish(r, n, o.find_algorithms)) {
+      plan.algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;  // deterministic
+      SV_CUDA_CHECK(cudnnSetConvolutionMathType(plan.conv, CUDNN_FMA_MATH));
+    }
+    SV_CUDA_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, plan.w, plan.y, plan.conv, plan.x,
+                                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algo),
+                                                               &plan.workspace));
+    return true;
+  }
+
+  bool backward_filter() {
+    int max = 0;
+    SV_CUDA_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max));
+    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> r(std::max(max, 1));
+    int n = 0;
+    if (o.find_algorithms) {
+      SearchWorkspace ws(o.workspace_limit, alloc);
+      SV_CUDA_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, plan.x, in0, plan.y, in1, plan.conv, plan.w, out,
+                                                                  max, &n, r.data(), ws.get(), ws.size()));
+    } else {
+      SV_CUDA_CHECK(
+          cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, plan.x, plan.y, plan.conv, plan.w, max, &n, r.data()));
+    }
+    if (!finish(r, n, o.find_algorithms)) {
+      plan.algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;  // deterministic
+      SV_CUDA_CHECK(cudnnSetConvolutionMathType(plan.conv, CUDNN_FMA_MATH));
+    }
+    SV_CUDA_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
+        h, plan.x, plan.y, plan.conv, plan.w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.algo),
+        &plan.workspace));
+    return true;
+  }
+};
+
+// Images per cuDNN call: every chunk's input and output stay under 2^31 elements.
+int64_t images_per_call(const Shape& x, const Shape& y) {
+  const int64_t per = std::max<int64_t>({x[1] * x[2] * x[3], y[1] * y[2] * y[3], 1});
+  return std::max<int64_t>(1, std::min<int64_t>(x[0], INT_MAX / per));
+}
+
+Shape with_batch(Shape s, int64_t n) {
+  s[0] = n;
+  return s;
+}
+
+void check_conv_operand(const Tensor& t, const char* op, const char* what) {
+  check_cuda_f32(t, op, what);
+  check_ndim(t, 4, op, what);
+}
+
+}  // namespace
+
+cudnnMathType_t CudaBackend::conv_math() const { return opt_.tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; }
+
+ConvPlan& CudaBackend::conv_plan(ConvKind kind, const Shape& x, const Shape& w, const Shape& y,
+                                 const Conv2dParams& p, const void* in0, const void* in1, void* out) {
+  const ConvKey key = make_key(kind, x, w, p);
+  auto it = conv_plans_.find(key);
+  if (it != conv_plans_.end()) return *it->second;
+  auto plan = std::make_unique<ConvPlan>();
+  SV_CUDA_CHECK(cudnnSetTensor4dDescriptor(plan->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, to_int(x[0]), to_int(x[1]),
+                                           to_int(x[2]), to_int(x[3])));
+  SV_CUDA_CHECK(cudnnSetTensor4dDescriptor(plan->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, to_int(y[0]), to_int(y[1]),
+                                           to_int(y[2]), to_int(y[3])));
+  SV_CUDA_CHECK(cudnnSetFilter4dDescriptor(plan->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, to_int(w[0]), to_int(w[1]),
+                                           to_int(w[2]), to_int(w[3])));
+  SV_CUDA_CHECK(cudnnSetConvolution2dDescriptor(plan->conv, p.pad_h, p.pad_w, p.stride_h, p.stride_w, p.dil_h, p.dil_w,
+                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  SV_CUDA_CHECK(cudnnSetConvolutionGroupCount(plan->conv, p.groups));
+  SV_CUDA_CHECK(cudnnSetConvolutionMathType(plan->conv, conv_math()));
+  Search search{cudnn_, opt_, *alloc_, *plan, in0, in1, out};
+  switch (kind) {
+    case ConvKind::Forward: search.forward(); break;
+    case ConvKind::BackwardData: search.backward_data(); break;
+    case ConvKind::BackwardFilter: search.backward_filter(); break;
+  }
+  launched();
+  return *conv_plans_.emplace(key, std::move(plan)).first->second;
+}
+
+namespace {
+// cuDNN wants 16-byte aligned operands; a slice0 view may not be. Copies only then.
+Tensor aligned_operand(CudaBackend& be, const Tensor& t) {
+  if ((reinterpret_cast<uintptr_t>(t.raw()) & 15) == 0) return t;
+  Tensor c = be.empty(t.shape(), t.dtype());
+  be.copy_(c, t);
+  return c;
+}
+}  // namespace
+
+Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& b, const Conv2dParams& p) {
+  check_conv_operand(x_in, "conv2d", "input");
+  check_conv_operand(w_in, "conv2d", "weight");
+  const Shape ys = conv2d_out_shape(x_in.shape(), w_in.shape(), p);
+  Tensor x = aligned_operand(*this, x_in), w = aligned_operand(*this, w_in);
+  Tensor y = empty(ys, DType::F32);
+  const int64_t N = x.dim(0), step = images_per_call(x.shape(), ys);
+  const float one = 1.f, zero = 0.f;
+  for (int64_t n0 = 0; n0 < N; n0 += step) {
+    const int64_t n = std::min(step, N - n0);
+    const float* xp = fptr(x) + n0 * x.dim(1) * x.dim(2) * x.dim(3);
+    float* yp = fptr(y) + n0 * ys[1] * ys[2] * ys[3];
+    ConvPlan& plan = conv_plan(ConvKind::Forward, with_batch(x.shape(), n), w.shape(), with_batch(ys, n), p, xp,
+                               fptr(w), yp);
+    void* ws = workspace(plan.workspace);
+    SV_CUDA_CHECK(cudnnConvolutionForward(cudnn_, &one, plan.x, xp, plan.w, fptr(w), plan.conv,
+                                          static_cast<cudnnConvolutionFwdAlgo_t>(plan.algo), ws, plan.workspace,
+                                          &zero, plan.y, yp));
+    launched();
+  }
+  if (b.defined()) add_channel_bias_(*this, y, b);
+  return y;
+}
+
+Tensor CudaBackend::conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in, const Shape& x_shape,
+                                         const Conv2dParams& p) {
+  check_conv_operand(gy_in, "conv2d backward", "gradient");
+  check_conv_operand(w_in, "conv2d backward", "weight");
+  const Shape ys = conv2d_out_shape(x_shape, w_in.shape(), p);
+  SV_CHECK(gy_in.shape() == ys, ShapeError,
+           "conv2d backward: gradient " + shape_str(gy_in.shape()) + " does not match output " + shape_str(ys));
+  Tensor gy = aligned_operand(*this, gy_in), w = aligned_operand(*this, w_in);
+  Tensor gx = empty(x_shape, DType::F32);
+  const int64_t N = x_shape[0], step = images_per_call(x_shape, ys);
+  const float one = 1.f, zero = 0.f;
+  for (int64_t n0 = 0; n0 < N; n0 += step) {
+    const int64_t n = std::min(step, N - n0);
+    const float* gyp = fptr(gy) + n0 * ys[1] * ys[2] * ys[3];
+    float* gxp = fptr(gx) + n0 * x_shape[1] * x_shape[2] * x_shape[3];
+    ConvPlan& plan = conv_plan(ConvKind::BackwardData, with_batch(x_shape, n), w.shape(), with_batch(ys, n), p,
+                               fptr(w), gyp, gxp);
+    void* ws = workspace(plan.workspace);
+    SV_CUDA_CHECK(cudnnConvolutionBackwardData(cudnn_, &one, plan.w, fptr(w), plan.y, gyp, plan.conv,
+                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algo), ws,
+                                               plan.workspace, &zero, plan.x, gxp));
+    launched();
+  }
+  return gx;
+}
+
+Tensor CudaBackend::conv2d_backward_filter(const Tensor& x_in, const Tensor& gy_in, const Shape& w_shape,
+                                           const Conv2dParams& p) {
+  check_conv_operand(x_in, "conv2d backward", "input");
+  check_conv_operand(gy_in, "conv2d backward", "gradient");
+  const Shape ys = conv2d_out_shape(x_in.shape(), w_shape, p);
+  SV_CHECK(gy_in.shape() == ys, ShapeError,
+           "conv2d backward: gradient " + shape_str(gy_in.shape()) + " does not match output " + shape_str(ys));
+  Tensor x = aligned_operand(*this, x_in), gy = aligned_operand(*this, gy_in);
+  Tensor gw = empty(w_shape, DType::F32);
+  const int64_t N = x.dim(0), step = images_per_call(x.shape(), ys);
+  if (N == 0) {
+    SV_CUDA_CHECK(cudaMemsetAsync(gw.raw(), 0, gw.nbytes(), stream()));
+    return gw;
+  }
+  // With several chunks the search must not overwrite the partial sum in gw.
+  Tensor scratch = step < N ? empty(w_shape, DType::F32) : gw;
+  const float one = 1.f, zero = 0.f;
+  for (int64_t n0 = 0; n0 < N; n0 += step) {
+    const int64_t n = std::min(step, N - n0);
+    const float* xp = fptr(x) + n0 * x.dim(1) * x.dim(2) * x.dim(3);
+    const float* gyp = fptr(gy) + n0 * ys[1] * ys[2] * ys[3];
+    ConvPlan& plan = conv_plan(ConvKind::BackwardFilter, with_batch(x.shape(), n), w_shape, with_batch(ys, n), p, xp,
+                               gyp, fptr(scratch));
+    void* ws = workspace(plan.workspace);
+    SV_CUDA_CHECK(cudnnConvolutionBackwardFilter(cudnn_, &one, plan.x, xp, plan.y, gyp, plan.conv,
+                                                 static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.algo), ws,
+                                                 plan.workspace, n0 == 0 ? &zero : &one, plan.w, fptr(gw)));
+    launched();
+  }
+  return gw;
+}
+
+}  // namespace sv::cuda

@@ -1,0 +1,201 @@
+// CudaBackend: construction, options, memory, host <-> device transfers.
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "cuda/cuda_backend_impl.h"
+
+namespace sv {
+
+namespace {
+bool env_flag(const char* name, bool fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  std::string s(v);
+  if (s == "1" || s == "true" || s == "yes" || s == "on") return true;
+  if (s == "0" || s == "false" || s == "no" || s == "off") return false;
+  throw ValueError(std::string(name) + "=" + s + ": expected 0 or 1");
+}
+}  // namespace
+
+CudaOptions CudaOptions::from_env() {
+  CudaOptions o;
+  o.deterministic = env_flag("SHAREDVIS_CUDA_DETERMINISTIC", o.deterministic);
+  o.sync = env_flag("SHAREDVIS_CUDA_SYNC", o.sync);
+  o.tf32 = env_flag("SHAREDVIS_CUDA_TF32", o.tf32);
+  if (const char* v = std::getenv("SHAREDVIS_CUDA_CONV_SEARCH"); v && *v) {
+    std::string s(v);
+    SV_CHECK(s == "find" || s == "heuristic", ValueError,
+             "SHAREDVIS_CUDA_CONV_SEARCH=" + s + ": expected find or heuristic");
+    o.find_algorithms = s == "find";
+  }
+  if (const char* v = std::getenv("SHAREDVIS_CUDA_WORKSPACE_MB"); v && *v) {
+    char* end = nullptr;
+    long long mb = std::strtoll(v, &end, 10);
+    SV_CHECK(end && *end == 0 && mb >= 0, ValueError,
+             std::string("SHAREDVIS_CUDA_WORKSPACE_MB=") + v + ": expected a number of MiB >= 0");
+    o.workspace_limit = static_cast<size_t>(mb) << 20;
+  }
+  return o;
+}
+
+int cuda_device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no driver" error
+    return 0;
+  }
+  return n;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int device) { return make_cuda_backend(device, CudaOptions::from_env()); }
+
+std::unique_ptr<Backend> make_cuda_backend(int device, const CudaOptions& options) {
+  const int n = cuda_device_count();
+  SV_CHECK(n > 0, DeviceError, "the CUDA backend needs a CUDA device, and none is present");
+  SV_CHECK(device >= 0 && device < n, DeviceError,
+           "CUDA device " + std::to_string(device) + " does not exist (" + std::to_string(n) + " present)");
+  return std::make_unique<cuda::CudaBackend>(device, options);
+}
+
+namespace {
+cuda::CudaBackend& as_cuda(Backend& be) {
+  auto* c = dynamic_cast<cuda::CudaBackend*>(&be);
+  SV_CHECK(c != nullptr, ValueError, "backend " + be.name() + " is not a CUDA backend");
+  return *c;
+}
+}  // namespace
+
+CudaMemoryStats cuda_memory_stats(Backend& be) {
+  cuda::MemoryStats s = as_cuda(be).allocator().stats();
+  return {s.in_use, s.peak_in_use, s.reserved, s.peak_reserved};
+}
+void cuda_reset_peak_memory(Backend& be) { as_cuda(be).allocator().reset_peaks(); }
+void cuda_release_cached_memory(Backend& be) {
+  as_cuda(be).synchronize();
+  as_cuda(be).allocator().release_cached();
+}
+
+namespace cuda {
+
+void check_cuda_f32(const Tensor& t, const char* op, const char* what) {
+  SV_CHECK(t.defined(), ShapeError, std::string(op) + ": " + what + " is undefined");
+  SV_CHECK(t.device() == Device::CUDA, ShapeError,
+           std::string(op) + ": " + what + " is on the cpu, the backend is cuda (upload it first)");
+  SV_CHECK(t.dtype() == DType::F32, ShapeError,
+           std::string(op) + ": the CUDA backend computes in float32, " + what + " is " + dtype_name(t.dtype()));
+}
+
+void check_cuda_i32(const Tensor& t, const char* op, const char* what) {
+  SV_CHECK(t.defined(), ShapeError, std::string(op) + ": " + what + " is undefined");
+  SV_CHECK(t.device() == Device::CUDA, ShapeError,
+           std::string(op) + ": " + what + " is on the cpu, the backend is cuda (upload it first)");
+  SV_CHECK(t.dtype() == DType::I32, ShapeError,
+           std::string(op) + ": " + what + " must be int32, got " + dtype_name(t.dtype()));
+}
+
+int64_t tiles_of(const Tensor& g, const Tensor& m, const char* op) {
+  SV_CHECK(m.numel() > 0 && g.numel() % m.numel() == 0, ShapeError,
+           std::string(op) + ": gradient " + shape_str(g.shape()) + " is not a whole number of copies of " +
+               shape_str(m.shape()));
+  return g.numel() / m.numel();
+}
+
+float* fptr(const Tensor& t) { return t.defined() ? static_cast<float*>(t.raw()) : nullptr; }
+const int32_t* iptr(const Tensor& t) { return static_cast<const int32_t*>(t.raw()); }
+
+namespace {
+// Makes `device` current before the stream and handles are created on it.
+int select_device(int device) {
+  SV_CUDA_CHECK(cudaSetDevice(device));
+  return device;
+}
+}  // namespace
+
+CudaBackend::CudaBackend(int device, const CudaOptions& options)
+    : device_(select_device(device)), opt_(options), alloc_(DeviceAllocator::create(device)) {
+  SV_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device_));
+  SV_CUDA_CHECK(cudnnSetStream(cudnn_, stream_));
+  SV_CUDA_CHECK(cublasSetStream(cublas_, stream_));
+  // Full float32 GEMMs (no TF32), like PyTorch's default for matmul.
+  SV_CUDA_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+  SV_CUDA_CHECK(cublasSetAtomicsMode(cublas_, CUBLAS_ATOMICS_NOT_ALLOWED));
+}
+
+CudaBackend::~CudaBackend() {
+  cudaStreamSynchronize(stream_.get());  // never throws; tensors may outlive the stream
+  cudaGetLastError();
+}
+
+std::string CudaBackend::name() const {
+  std::string n = "cuda:" + std::to_string(device_);
+  if (opt_.deterministic) n += " deterministic";
+  if (!opt_.tf32) n += " fp32";
+  return n;
+}
+
+unsigned CudaBackend::grid_for(int64_t work, int threads) const {
+  int64_t blocks = (work + threads - 1) / threads;
+  int64_t cap = static_cast<int64_t>(sm_count_) * 32;
+  if (blocks > cap) blocks = cap;
+  return static_cast<unsigned>(blocks < 1 ? 1 : blocks);
+}
+
+void* CudaBackend::workspace(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  if (bytes > workspace_size_) {
+    workspace_.reset();  // back to the cache first, so a larger block can reuse the memory
+    workspace_ = alloc_->allocate(bytes);
+    workspace_size_ = bytes;
+  }
+  return workspace_.get();
+}
+
+Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
+  for (int64_t d : shape) SV_CHECK(d >= 0, ShapeError, "negative dimension in shape " + shape_str(shape));
+  size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  return Tensor(alloc_->allocate(bytes), shape, dtype, Device::CUDA);
+}
+
+Tensor CudaBackend::zeros(const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  if (t.nbytes()) SV_CUDA_CHECK(cudaMemsetAsync(t.raw(), 0, t.nbytes(), stream()));
+  launched();
+  return t;
+}
+
+Tensor CudaBackend::upload(const Tensor& host) {
+  SV_CHECK(host.defined(), ShapeError, "upload: tensor is undefined");
+  if (host.device() == Device::CUDA) return host;
+  Tensor t = empty(host.shape(), host.dtype());
+  // From pageable memory: returns once the data is staged, so `host` may die right after.
+  if (t.nbytes()) SV_CUDA_CHECK(cudaMemcpyAsync(t.raw(), host.raw(), t.nbytes(), cudaMemcpyHostToDevice, stream()));
+  return t;
+}
+
+Tensor CudaBackend::download(const Tensor& t) {
+  SV_CHECK(t.defined(), ShapeError, "download: tensor is undefined");
+  if (t.is_cpu()) return t;
+  Tensor h = Tensor::empty(t.shape(), t.dtype());
+  if (t.nbytes()) SV_CUDA_CHECK(cudaMemcpyAsync(h.raw(), t.raw(), t.nbytes(), cudaMemcpyDeviceToHost, stream()));
+  SV_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  return h;
+}
+
+void CudaBackend::copy_(Tensor& dst, const Tensor& src) {
+  SV_CHECK(dst.defined() && src.defined(), ShapeError, "copy: undefined tensor");
+  SV_CHECK(dst.device() == Device::CUDA && src.device() == Device::CUDA, ShapeError,
+           std::string("copy: both tensors must be on cuda, got ") + device_name(src.device()) + " -> " +
+               device_name(dst.device()));
+  SV_CHECK(dst.numel() == src.numel() && dst.dtype() == src.dtype(), ShapeError,
+           "copy: " + shape_str(src.shape()) + " " + dtype_name(src.dtype()) + " into " + shape_str(dst.shape()) +
+               " " + dtype_name(dst.dtype()));
+  if (src.nbytes() && dst.raw() != src.raw())
+    SV_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.nbytes(), cudaMemcpyDeviceToDevice, stream()));
+  launched();
+}
+
+void CudaBackend::synchronize() { SV_CUDA_CHECK(cudaStreamSynchronize(stream())); }
+
+}  // namespace cuda
+}  // namespace sv

@@ -1,0 +1,103 @@
+// CudaResnet50: the whole resnet50 at 224x224 on the CUDA backend (deterministic, full
+// float32) against the CPU backend: layer4 features of one image, and the multi-output
+// vjp of the pooled features (avgpool, (1,2048,1,1)) with K = 2 cotangents with respect to
+// the image. The weights come from a model file when SHAREDVIS_RESNET50 names one
+// (weights/model.h load_model), else from build_arch("resnet50") + init_params(seed).
+// Both sides are float32 with different summation orders through 53 layers, so the check
+// is on relative norms (<= 1e-4) plus a loose elementwise bound that catches wrong values.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+
+#include "tests/gradcheck.h"
+#include "weights/model.h"
+#ifdef SHAREDVIS_HAVE_CUDA
+#include "cuda/cuda_backend.h"
+#endif
+
+namespace sv::test {
+namespace {
+
+std::unique_ptr<Module> resnet50() {
+  if (const char* path = std::getenv("SHAREDVIS_RESNET50"); path && *path) {
+    Model m = load_model(path);
+    EXPECT_EQ(m.info.arch, "resnet50") << path;
+    return std::move(m.net);
+  }
+  std::unique_ptr<Module> net = build_arch("resnet50", 1000, 3);
+  init_params(*net, 50);
+  return net;
+}
+
+struct Result {
+  Tensor features;  // (1, 2048, 7, 7)
+  Tensor vjp;       // (K, 1, 3, 224, 224)
+};
+
+Result run(Backend& be, Module& net, const Tensor& x, const Tensor& cot) {
+  Result r;
+  {
+    Graph g(be, /*record=*/false);
+    Forward fw(g, "layer4");
+    net.forward(g.input(x), fw);
+    r.features = be.download(fw.captured().value);
+  }
+  Graph g(be);
+  Forward fw(g, "avgpool");
+  Var in = g.input(x, true);
+  net.forward(in, fw);
+  r.vjp = be.download(g.vjp(fw.captured(), cot, {in})[0]);
+  return r;
+}
+
+double rel_norm_error(const Tensor& a, const Tensor& b) {
+  double d = 0, n = 0;
+  for (int64_t i = 0; i < b.numel(); ++i) {
+    d += (a.item(i) - b.item(i)) * (a.item(i) - b.item(i));
+    n += b.item(i) * b.item(i);
+  }
+  return std::sqrt(d / std::max(n, 1e-300));
+}
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::abs(t.item(i)));
+  return m;
+}
+
+TEST(CudaResnet50, FeaturesAndVjpMatchCpu) {
+  if (!cuda_available()) {
+#ifdef SHAREDVIS_HAVE_CUDA
+    GTEST_SKIP() << "no CUDA device: cudaGetDeviceCount found none (no GPU or no driver)";
+#else
+    GTEST_SKIP() << "no CUDA device: this sharedvis was built without CUDA (SHAREDVIS_CUDA=OFF or no nvcc)";
+#endif
+  }
+#ifdef SHAREDVIS_HAVE_CUDA
+  std::unique_ptr<Module> net = resnet50();
+  Tensor x = randn({1, 3, 224, 224}, 51, DType::F32);
+  Tensor cot = randn({2, 1, 2048, 1, 1}, 52, DType::F32);
+  auto cpu = make_cpu_backend(false);
+  Result ref = run(*cpu, *net, x, cot);
+
+  CudaOptions o = CudaOptions::from_env();
+  o.deterministic = true;
+  o.tf32 = false;
+  auto gpu = make_cuda_backend(0, o);
+  net->to(*gpu);
+  Result got = run(*gpu, *net, x, cot);
+
+  ASSERT_EQ(got.features.shape(), (Shape{1, 2048, 7, 7}));
+  ASSERT_EQ(got.vjp.shape(), (Shape{2, 1, 3, 224, 224}));
+  EXPECT_LE(rel_norm_error(got.features, ref.features), 1e-4);
+  EXPECT_LE(rel_norm_error(got.vjp, ref.vjp), 1e-4);
+  EXPECT_LE(mixed_error(got.features, ref.features, 1e-3 * max_abs(ref.features), 1e-3), 1.0);
+  EXPECT_LE(mixed_error(got.vjp, ref.vjp, 1e-3 * max_abs(ref.vjp), 1e-3), 1.0);
+  // The two cotangents give different gradients (the K blocks are not copies).
+  EXPECT_GT(rel_norm_error(got.vjp.slice0(0, 1), got.vjp.slice0(1, 2)), 1e-2);
+#endif
+}
+
+}  // namespace
+}  // namespace sv::test
