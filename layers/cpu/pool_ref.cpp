@@ -40,7 +40,10 @@ Tensor maxpool_forward(const Tensor& x, const Pool2dParams& p, Tensor& indices) 
 }
 
 Tensor maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape) {
-  tiles(gy, indices, "maxpool2d backward");
+  // indices are int32, so this is a count check only (tiles() would also compare dtypes)
+  SV_CHECK(indices.numel() > 0 && gy.numel() % indices.numel() == 0, ShapeError,
+           "maxpool2d backward: gradient " + shape_str(gy.shape()) + " is not a whole number of copies of indices " +
+               shape_str(indices.shape()));
   return dispatch_float(gy, "maxpool2d", [&](auto t) {
     using T = decltype(t);
     Tensor gx = Tensor::zeros(x_shape, gy.dtype());
