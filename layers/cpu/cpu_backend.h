@@ -1,4 +1,6 @@
-// The CPU backends: reference (plain loops) and fast (im2col + BLAS GEMM, threads).
+// The CPU backends: reference (plain loops, layers/cpu/reference.h, single-threaded) and
+// fast (im2col + BLAS GEMM and OpenMP threads, layers/cpu/fast.h). The kernels that have no
+// fast version (interpolate, reductions to scalars, softmax) are the reference ones in both.
 #pragma once
 #include "autodiff/backend.h"
 
@@ -6,6 +8,7 @@ namespace sv {
 
 class CpuBackend : public Backend {
  public:
+  // threads: how many the fast kernels use; <= 0 means all (OpenMP's default).
   explicit CpuBackend(bool reference, int threads = 0);
   Device device() const override { return Device::CPU; }
   std::string name() const override { return reference_ ? "cpu-reference" : "cpu"; }

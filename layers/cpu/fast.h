@@ -1,0 +1,47 @@
+// The fast CPU kernels: convolution and linear through im2col + BLAS GEMM, the hot
+// elementwise, pooling and per-channel kernels split over threads with OpenMP.
+// Semantics of each kernel: the Backend method of the same name (autodiff/backend.h);
+// each is tested against its reference in layers/cpu/reference.h. float32 and float64.
+// `threads` is the number of threads a kernel may use (>= 1).
+#pragma once
+#include "autodiff/backend.h"
+
+namespace sv::fast {
+
+// ---- convolution (fast_conv.cpp): im2col + GEMM, a few images per GEMM
+Tensor conv2d_forward(int threads, const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p);
+Tensor conv2d_backward_data(int threads, const Tensor& gy, const Tensor& w, const Shape& x_shape,
+                            const Conv2dParams& p);
+Tensor conv2d_backward_filter(int threads, const Tensor& x, const Tensor& gy, const Shape& w_shape,
+                              const Conv2dParams& p);
+
+// ---- dense (fast_dense.cpp): GEMM, rows split over threads
+Tensor linear_forward(int threads, const Tensor& x, const Tensor& w, const Tensor& b);
+Tensor linear_backward_data(int threads, const Tensor& gy, const Tensor& w);
+Tensor linear_backward_weight(int threads, const Tensor& x, const Tensor& gy);
+
+// ---- elementwise (fast_elementwise.cpp)
+Tensor relu_forward(int threads, const Tensor& x);
+Tensor relu_backward(int threads, const Tensor& gy, const Tensor& y);
+Tensor add(int threads, const Tensor& a, const Tensor& b);
+void axpy_(int threads, Tensor& y, const Tensor& x, double alpha);
+Tensor scale(int threads, const Tensor& x, double s);
+Tensor mul_tiled(int threads, const Tensor& g, const Tensor& m);
+
+// ---- per channel (fast_norm.cpp)
+Tensor channel_sum(int threads, const Tensor& gy);
+Tensor channel_affine(int threads, const Tensor& x, const Tensor& a, const Tensor& b);
+Tensor batchnorm_train_forward(int threads, const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
+                               Tensor& mean, Tensor& var_unbiased, Tensor& invstd, Tensor& xhat);
+Tensor batchnorm_train_backward(int threads, const Tensor& gy, const Tensor& xhat, const Tensor& gamma,
+                                const Tensor& invstd, Tensor& ggamma, Tensor& gbeta);
+
+// ---- pooling (fast_pool.cpp): planes (n, c) split over threads
+Tensor maxpool_forward(int threads, const Tensor& x, const Pool2dParams& p, Tensor& indices);
+Tensor maxpool_backward(int threads, const Tensor& gy, const Tensor& indices, const Shape& x_shape);
+Tensor avgpool_forward(int threads, const Tensor& x, const Pool2dParams& p);
+Tensor avgpool_backward(int threads, const Tensor& gy, const Shape& x_shape, const Pool2dParams& p);
+Tensor adaptive_avgpool_forward(int threads, const Tensor& x, int out_h, int out_w);
+Tensor adaptive_avgpool_backward(int threads, const Tensor& gy, const Shape& x_shape);
+
+}  // namespace sv::fast

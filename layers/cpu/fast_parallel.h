@@ -1,0 +1,56 @@
+// Threads for the fast CPU kernels: one OpenMP helper, so that no kernel carries pragmas.
+//
+// parallel_for(threads, n, grain, f) splits [0, n) into at most `threads` contiguous
+// ranges of at least `grain` items and calls f(begin, end) on each, in parallel when
+// OpenMP is built in. Ranges are disjoint: a kernel that writes only its own range
+// needs no synchronization. Built without OpenMP it calls f(0, n) once.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace sv::fast {
+
+// Below these amounts of work per thread, starting threads costs more than it saves.
+constexpr int64_t kMinElementsPerThread = 1 << 15;  // memory-bound loops, in elements
+constexpr int64_t kMinMacsPerThread = 1 << 20;      // GEMM, in multiply-adds
+
+// The grain (items per thread) for items of `per_item` work each.
+inline int64_t grain_for(int64_t per_item, int64_t min_work) {
+  return std::max<int64_t>(1, min_work / std::max<int64_t>(per_item, 1));
+}
+
+// The number of threads a backend built with `requested` (<= 0: all) should use.
+inline int resolve_threads(int requested) {
+#ifdef _OPENMP
+  return requested > 0 ? requested : omp_get_max_threads();
+#else
+  (void)requested;
+  return 1;
+#endif
+}
+
+template <class F>
+void parallel_for(int threads, int64_t n, int64_t grain, F&& f) {
+  if (n <= 0) return;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads, n / std::max<int64_t>(grain, 1)));
+  if (parts == 1) {
+    f(int64_t{0}, n);
+    return;
+  }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(static_cast <int>(parts))
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t begin = n * t / nt, end = n * (t + 1) / nt;
+    if (begin < end) f(begin, end);
+  }
+#else
+  f(int64_t{0}, n);
+#endif
+}
+
+}  // namespace sv::fast
