@@ -2,7 +2,9 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
+#include <numeric>
 #include <random>
 
 #include "layers/ops.h"
@@ -32,15 +34,40 @@ inline double mixed_error(const Tensor& a, const Tensor& b, double atol, double 
   return worst;
 }
 
+// Normal samples with |x| > margin (rejection sampling): no value sits near a ReLU kink.
+inline Tensor randn_away_from_zero(const Shape& s, uint64_t seed, double margin) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> nd(0.0, 1.0);
+  Tensor t = Tensor::empty(s, DType::F64);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    double v = nd(rng);
+    while (std::abs(v) <= margin) v = nd(rng);
+    t.data<double>()[i] = v;
+  }
+  return t;
+}
+
+// The values (i - n/2) * spacing for i < n in a random order: every two elements differ by
+// at least `spacing`, so every max-pool window has a unique maximum by that margin.
+inline Tensor distinct_values(const Shape& s, uint64_t seed, double spacing = 0.01) {
+  Tensor t = Tensor::empty(s, DType::F64);
+  const int64_t n = t.numel();
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(seed));
+  for (int64_t i = 0; i < n; ++i) t.data<double>()[i] = static_cast<double>(order[i] - n / 2) * spacing;
+  return t;
+}
+
 #define EXPECT_CLOSE(a, b, atol, rtol) EXPECT_LE(::sv::test::mixed_error((a), (b), (atol), (rtol)), 1.0)
 
 using GraphFn = std::function<Var(Graph&, const std::vector<Var>&)>;
 
 // Checks d<v, f(x)>/dx_j from the graph's vjp against central differences for every
-// element of every input (float64, CPU reference backend).
+// element of every input (float64, on the CPU reference backend or the fast one).
 inline void gradcheck(const GraphFn& f, const std::vector<Tensor>& inputs, double h = 1e-6, double atol = 1e-7,
-                      double rtol = 1e-5, uint64_t seed = 7) {
-  auto be = make_cpu_backend(true);
+                      double rtol = 1e-5, uint64_t seed = 7, bool reference = true) {
+  auto be = make_cpu_backend(reference);
   Graph g(*be);
   std::vector<Var> vars;
   for (const Tensor& t : inputs) vars.push_back(g.input(t, true));
