@@ -86,7 +86,7 @@ void run_ig(const PrimitiveOptions& o) {
   const Tensor G = read_cotangent(o.cotangent, x.dim(0));
   const Tensor baseline = make_baseline(o.baseline, x, s.model.info);
   const Pool pool = parse_pool(o.layer.pool);
-  CliProgress bar("ig", "images");
+  CliProgress bar("ig", "points");  // interpolation points: images x steps
   Tensor S = integrated_gradients(s.model, *s.backend, o.layer.layer, pool, x, G, baseline, o.steps, rule,
                                   o.model.max_batch, bar.fn());
   bar.finish();

@@ -14,7 +14,10 @@ namespace sv {
 // Reports progress of a long computation: done out of total units (images, cotangents).
 using ProgressFn = std::function<void(int64_t done, int64_t total)>;
 
-enum class Pool { Avg, Max, None };  // φ: spatial mean (D = C), spatial max, or flatten (D = C·h·w)
+// φ: spatial mean (D = C), spatial max, or flatten (D = C·h·w). The gradient of the max
+// goes to the first maximal position of each channel (max-pool semantics); torch's amax
+// splits it among exact ties, which only differ for channels with repeated maxima.
+enum class Pool { Avg, Max, None };
 Pool parse_pool(const std::string& s);  // "avg" | "max" | "none"; ValueError otherwise
 const char* pool_name(Pool p);
 
