@@ -15,9 +15,7 @@
 #include "apps/dataset.h"
 #include "apps/io/csv.h"
 #include "apps/io/image.h"
-#include "apps/method/readout.h"
 #include "apps/method/synthetic.h"
-#include "apps/primitives.h"
 #include "apps/report/progress.h"
 
 namespace sv {
@@ -57,16 +55,6 @@ Tensor take_rows(const Tensor& x, const std::vector<int64_t>& rows) {
     std::memcpy(static_cast<char*>(out.raw()) + i * row, static_cast<const char*>(x.raw()) + static_cast<size_t>(rows[i]) * row,
                 row);
   return out;
-}
-
-// Features in chunks, with a progress line on a terminal.
-Tensor features_with_progress(Model& m, Backend& be, const std::string& layer, Pool pool, const Tensor& x,
-                              int64_t max_batch, bool progress, const std::string& label) {
-  ProgressLine line(label, "img", progress);
-  Tensor phi = features(m, be, layer, pool, x, std::max<int64_t>(max_batch, 1),
-                        [&](int64_t done, int64_t total) { line.update(done, total); });
-  line.finish();
-  return phi;
 }
 
 // Images with one category each, before the neurons are attached.
@@ -170,59 +158,41 @@ ExplainInputs synthetic_neurons(const ExplainOptions& opt, Model& m, Backend& be
   std::vector<int64_t> analysed;
   Mat clean;  // (analysed, M)
   nlohmann::json source;
+  const int64_t max_batch = std::max<int64_t>(opt.max_batch, 1);
   if (src == SyntheticSource::Logit) {
-    const std::string out = output_layer(*m.net);
-    check_layer_precedes(*m.net, layer, out, "the model's output units");
-    const Tensor logits = features_with_progress(m, be, out, Pool::None, set.x, opt.max_batch, opt.progress, "responses");
-    const Mat L = mat_from_tensor(logits);
-    SV_CHECK(L.cols == static_cast<int64_t>(mclasses.size()), ValueError,
-             "the model's output layer " + out + " has " + std::to_string(L.cols) + " units but " +
-                 std::to_string(mclasses.size()) + " class names");
-    clean = Mat(N, M);
     std::vector<int64_t> units;
-    for (int64_t j = 0; j < M; ++j) {
-      const auto unit = std::find(mclasses.begin(), mclasses.end(), opt.synthetic[static_cast<size_t>(j)]) - mclasses.begin();
-      units.push_back(unit);
-      for (int64_t i = 0; i < N; ++i) clean(i, j) = L(i, unit);
-    }
+    for (const std::string& c : opt.synthetic)
+      units.push_back(std::find(mclasses.begin(), mclasses.end(), c) - mclasses.begin());
+    SV_CHECK(static_cast<int>(mclasses.size()) == m.info.num_classes, ValueError,
+             m.info.arch + " has " + std::to_string(m.info.num_classes) + " output units but " +
+                 std::to_string(mclasses.size()) + " class names");
+    ProgressLine line("responses", "img", opt.progress);
+    clean = logit_responses(m, be, layer, set.x, units, max_batch, [&](int64_t d, int64_t n) { line.update(d, n); });
+    line.finish();
     analysed.resize(static_cast<size_t>(N));
     for (int64_t i = 0; i < N; ++i) analysed[static_cast<size_t>(i)] = i;
-    source = {{"source", "logit"}, {"source_layer", out}, {"units", units}};
+    source = {{"source", "logit"}, {"source_layer", output_layer(*m.net)}, {"units", units}};
   } else {
-    const std::string feat = last_feature_layer(*m.net);
-    check_layer_precedes(*m.net, layer, feat, "the model's last feature layer");
-    std::vector<int64_t> half_a;
-    split_halves(set.labels, opt.seed, half_a, analysed);
-    SV_CHECK(!half_a.empty() && !analysed.empty(), ValueError, "--synthetic-source fitted needs at least two images");
-    const Mat phi = mat_from_tensor(
-        features_with_progress(m, be, feat, Pool::Avg, set.x, opt.max_batch, opt.progress, "source"));
-    const Standardizer st = fit_standardizer(phi, half_a);
-    const Mat Z = standardize(phi, st);
-    Mat Y(static_cast<int64_t>(half_a.size()), M);
-    for (size_t i = 0; i < half_a.size(); ++i)
-      for (int64_t j = 0; j < M; ++j)
-        Y(static_cast<int64_t>(i), j) =
-            set.classes[static_cast<size_t>(set.labels[static_cast<size_t>(half_a[i])])] == opt.synthetic[static_cast<size_t>(j)];
+    std::vector<int> targets;
+    for (const std::string& c : opt.synthetic)
+      targets.push_back(static_cast<int>(std::find(set.classes.begin(), set.classes.end(), c) - set.classes.begin()));
     RidgeOptions ro;
     ro.lambdas = std::isfinite(opt.lambda) ? std::vector<double>{opt.lambda} : log_grid(opt.lambda_lo, opt.lambda_hi, opt.lambda_n);
-    ro.folds = std::min<int64_t>(opt.folds, static_cast<int64_t>(half_a.size()));
+    ro.folds = opt.folds;
     ro.seed = opt.seed + 1;
     ro.one_se = opt.lambda_rule == "1se";
-    const std::vector<RidgeFit> fits = fit_ridge(select_rows(Z, half_a), Y, ro);
-    const Mat Zb = select_rows(Z, analysed);
-    clean = Mat(static_cast<int64_t>(analysed.size()), M);
-    std::vector<double> lambdas;
-    for (int64_t j = 0; j < M; ++j) {
-      const std::vector<double> p = predict(fits[static_cast<size_t>(j)], Zb);
-      for (size_t i = 0; i < p.size(); ++i) clean(static_cast<int64_t>(i), j) = p[i];
-      lambdas.push_back(fits[static_cast<size_t>(j)].lambda);
-    }
+    ProgressLine line("source", "img", opt.progress);
+    FittedSource f = fitted_responses(m, be, layer, set.x, set.labels, targets, ro, opt.seed, max_batch,
+                                      [&](int64_t d, int64_t n) { line.update(d, n); });
+    line.finish();
+    clean = std::move(f.responses);
+    analysed = f.analysed;
     source = {{"source", "fitted"},
-              {"source_layer", feat},
+              {"source_layer", f.layer},
               {"source_pool", "avg"},
-              {"fitted_on_images", half_a.size()},
-              {"analysed_images", analysed.size()},
-              {"lambda", lambdas}};
+              {"fitted_on_images", f.fit_half.size()},
+              {"analysed_images", f.analysed.size()},
+              {"lambda", f.lambda}};
   }
   source["requested"] = opt.synthetic_source;
   source["noise"] = opt.noise;

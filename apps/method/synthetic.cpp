@@ -128,4 +128,49 @@ std::vector<double> repeat_mean(const Mat& rep) {
   return m;
 }
 
+Mat logit_responses(Model& m, Backend& be, const std::string& layer, const Tensor& x,
+                    const std::vector<int64_t>& units, int64_t max_batch, const ProgressFn& progress) {
+  const std::string out = output_layer(*m.net);
+  check_layer_precedes(*m.net, layer, out, "the model's output units");
+  const Mat logits = mat_from_tensor(features(m, be, out, Pool::None, x, max_batch, progress));
+  Mat r(logits.rows, static_cast<int64_t>(units.size()));
+  for (size_t j = 0; j < units.size(); ++j) {
+    SV_CHECK(units[j] >= 0 && units[j] < logits.cols, ValueError,
+             "output unit " + std::to_string(units[j]) + " does not exist: layer " + out + " has " +
+                 std::to_string(logits.cols) + " units");
+    for (int64_t i = 0; i < logits.rows; ++i) r(i, static_cast<int64_t>(j)) = logits(i, units[j]);
+  }
+  return r;
+}
+
+FittedSource fitted_responses(Model& m, Backend& be, const std::string& layer, const Tensor& x,
+                              const std::vector<int>& labels, const std::vector<int>& targets, const RidgeOptions& ridge,
+                              uint64_t seed, int64_t max_batch, const ProgressFn& progress) {
+  FittedSource src;
+  src.layer = last_feature_layer(*m.net);
+  check_layer_precedes(*m.net, layer, src.layer, "the model's last feature layer");
+  split_halves(labels, seed, src.fit_half, src.analysed);
+  SV_CHECK(!src.fit_half.empty() && !src.analysed.empty(), ValueError,
+           "--synthetic-source fitted needs at least two images");
+  const Mat phi = mat_from_tensor(features(m, be, src.layer, Pool::Avg, x, max_batch, progress));
+  const Standardizer st = fit_standardizer(phi, src.fit_half);
+  const Mat Z = standardize(phi, st);
+  const auto M = static_cast<int64_t>(targets.size());
+  Mat Y(static_cast<int64_t>(src.fit_half.size()), M);
+  for (size_t i = 0; i < src.fit_half.size(); ++i)
+    for (int64_t j = 0; j < M; ++j)
+      Y(static_cast<int64_t>(i), j) = labels[static_cast<size_t>(src.fit_half[i])] == targets[static_cast<size_t>(j)];
+  RidgeOptions ro = ridge;
+  ro.folds = static_cast<int>(std::min<int64_t>(ro.folds, static_cast<int64_t>(src.fit_half.size())));
+  const std::vector<RidgeFit> fits = fit_ridge(select_rows(Z, src.fit_half), Y, ro);
+  const Mat Zb = select_rows(Z, src.analysed);
+  src.responses = Mat(static_cast<int64_t>(src.analysed.size()), M);
+  for (int64_t j = 0; j < M; ++j) {
+    const std::vector<double> p = predict(fits[static_cast<size_t>(j)], Zb);
+    for (size_t i = 0; i < p.size(); ++i) src.responses(static_cast<int64_t>(i), j) = p[i];
+    src.lambda.push_back(fits[static_cast<size_t>(j)].lambda);
+  }
+  return src;
+}
+
 }  // namespace sv

@@ -13,7 +13,8 @@
 #include <vector>
 
 #include "apps/method/matrix.h"
-#include "layers/module.h"
+#include "apps/method/readout.h"
+#include "apps/primitives.h"
 
 namespace sv {
 
@@ -46,5 +47,25 @@ Mat noisy_repeats(const std::vector<double>& clean, double noise, int repeats, s
 
 // Row means of (n, R) repeats.
 std::vector<double> repeat_mean(const Mat& rep);
+
+// The logit source: the model's output units `units` for every image of x: (N, units).
+// L must come before the output layer (checked).
+Mat logit_responses(Model& m, Backend& be, const std::string& layer, const Tensor& x,
+                    const std::vector<int64_t>& units, int64_t max_batch, const ProgressFn& progress = {});
+
+struct FittedSource {
+  std::string layer;               // the model's last feature layer (spatially averaged)
+  std::vector<int64_t> fit_half;   // images the indicator readouts are fitted on
+  std::vector<int64_t> analysed;   // the other half
+  Mat responses;                   // (analysed, targets)
+  std::vector<double> lambda;      // (targets) the readouts' λ
+};
+
+// The fitted source: for each target category t, a ridge readout of the last feature
+// layer fitted to 1[label = t] on one half of the images (stratified split, `seed`),
+// predicting the other half. L must come before the last feature layer (checked).
+FittedSource fitted_responses(Model& m, Backend& be, const std::string& layer, const Tensor& x,
+                              const std::vector<int>& labels, const std::vector<int>& targets, const RidgeOptions& ridge,
+                              uint64_t seed, int64_t max_batch, const ProgressFn& progress = {});
 
 }  // namespace sv

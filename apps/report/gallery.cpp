@@ -28,6 +28,12 @@ std::string sci(double v) {
 
 std::string esc(const std::string& s) { return xml_escape(s); }
 
+// "synthetic Ankle boot" -> "Ankle boot": plot labels need no prefix.
+std::string short_name(const std::string& name) {
+  const std::string prefix = "synthetic ";
+  return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+}
+
 std::string anchor(size_t i) { return "neuron-" + std::to_string(i); }
 
 const char* kCss = R"(
@@ -43,6 +49,7 @@ th{background:#f4f4f4}td.l,th.l{text-align:left}
 .info{font-size:12px;max-width:360px;line-height:1.5}.decomp{display:flex;flex-wrap:wrap;gap:10px}
 .decomp figure{margin:0;text-align:center;font-size:11px}.decomp img{border:1px solid #bbb;display:block}
 .skipped{color:#a33}code{font-size:12px}
+.choices{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px;color:#444}.choices b{color:#222;font-weight:600}
 )";
 
 void summary_table(std::ostringstream& o, const RunResult& r) {
@@ -87,8 +94,8 @@ void summary_plots(std::ostringstream& o, const RunResult& r) {
   for (const NeuronResult& n : r.neurons) {
     if (n.skipped) continue;
     rs.points.push_back({n.r_within, n.r_ooc});
-    rs.texts.push_back(n.name);
-    names.push_back(n.name);
+    rs.texts.push_back(short_name(n.name));
+    names.push_back(short_name(n.name));
     rel.push_back(std::isfinite(n.mean_all) && n.mean_all != 0 ? n.mean_ooc / n.mean_all : NAN);
   }
   PlotFrame f;
@@ -107,7 +114,7 @@ void summary_plots(std::ostringstream& o, const RunResult& r) {
   b.title = "mean ooc response / mean response";
   b.ylabel = "ratio";
   b.width = std::max(260, 40 * static_cast<int>(names.size()) + 70);
-  b.height = 260;
+  b.height = 280;
   o << svg_bars(b, names, rel, 1.0);
   o << "</div>";
 }
@@ -165,8 +172,9 @@ std::string gallery_html(const RunResult& r, const GalleryStyle& style) {
   o << "<h2>Summary</h2>";
   summary_plots(o, r);
   summary_table(o, r);
-  o << "<div class=muted>Choices:";
-  for (const auto& [k, v] : r.choices.items()) o << " <code>" << esc(k) << "=" << esc(v.is_string() ? v.get<std::string>() : v.dump()) << "</code>";
+  o << "<h3>Choices</h3><div class=choices>";
+  for (const auto& [k, v] : r.choices.items())
+    o << "<span><b>" << esc(k) << "</b> " << esc(v.is_string() ? v.get<std::string>() : v.dump()) << "</span>";
   o << "</div><div style=\"margin-top:8px\">" << svg_colorbar(style.colormap_stops, style.signed_maps ? "−1" : "0", "1")
     << " <span class=muted>heatmap colour (" << esc(style.colormap)
     << "): both maps of a pair share one scale, the percentile of their union</span></div>";

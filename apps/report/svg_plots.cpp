@@ -135,12 +135,27 @@ std::string svg_scatter(const PlotFrame& f, const std::vector<ScatterSeries>& se
     }
     o << "</g>";
     if (!s.texts.empty()) {
+      // Labels right of their point (left of it near the right edge), moved down past
+      // labels already placed so that close points stay readable.
+      std::vector<std::array<double, 4>> placed;  // x0, y0, x1, y1 of each label
       o << "<g font-size=\"10\" fill=\"#222\">";
       for (size_t i = 0; i < s.points.size() && i < s.texts.size(); ++i) {
         const auto& p = s.points[i];
         if (!std::isfinite(p[0]) || !std::isfinite(p[1])) continue;
-        o << "<text x=\"" << fmt(a.px(p[0]) + 6, 1) << "\" y=\"" << fmt(a.py(p[1]) + 3, 1) << "\">"
-          << xml_escape(s.texts[i]) << "</text>";
+        const double w = 5.5 * static_cast<double>(s.texts[i].size());
+        const bool left = a.px(p[0]) + 6 + w > f.width - 4;
+        const double x = left ? a.px(p[0]) - 6 - w : a.px(p[0]) + 6;
+        double y = a.py(p[1]) + 3;
+        for (bool moved = true; moved;) {
+          moved = false;
+          for (const auto& b : placed)
+            if (x < b[2] && x + w > b[0] && y > b[1] && y - 10 < b[3]) {
+              y = b[3] + 11;
+              moved = true;
+            }
+        }
+        placed.push_back({x, y - 10, x + w, y});
+        o << "<text x=\"" << fmt(x, 1) << "\" y=\"" << fmt(y, 1) << "\">" << xml_escape(s.texts[i]) << "</text>";
       }
       o << "</g>";
     }
@@ -173,7 +188,7 @@ std::string svg_bars(const PlotFrame& f, const std::vector<std::string>& labels,
   a.left = 52;
   a.right = f.width - 10;
   a.top = 24;
-  a.bottom = f.height - 48;
+  a.bottom = f.height - 70;
   std::ostringstream o;
   frame(o, f, a, false);
   const double bw = (a.right - a.left) / a.x1;
@@ -185,8 +200,9 @@ std::string svg_bars(const PlotFrame& f, const std::vector<std::string>& labels,
       o << "<rect x=\"" << fmt(x) << "\" y=\"" << fmt(y0) << "\" width=\"" << fmt(bw * 0.7) << "\" height=\""
         << fmt(std::max(0.5, y1 - y0)) << "\" fill=\"#d9822b\"/>";
     }
-    o << "<text x=\"" << fmt(x + bw * 0.35) << "\" y=\"" << fmt(a.bottom + 13) << "\" text-anchor=\"middle\" font-size=\""
-      << (labels.size() > 6 ? 9 : 11) << "\">" << xml_escape(labels[i]) << "</text>";
+    const double lx = x + bw * 0.35, ly = a.bottom + 12;
+    o << "<text x=\"" << fmt(lx) << "\" y=\"" << fmt(ly) << "\" text-anchor=\"end\" font-size=\"10\" transform=\"rotate(-35 "
+      << fmt(lx) << ' ' << fmt(ly) << ")\">" << xml_escape(labels[i]) << "</text>";
   }
   if (std::isfinite(reference))
     o << "<line x1=\"" << fmt(a.left) << "\" x2=\"" << fmt(a.right) << "\" y1=\"" << fmt(a.py(reference)) << "\" y2=\""
