@@ -15,7 +15,8 @@ What is timed (best of --repeats, wall clock):
             sharedvis: `sharedvis vjp` minus the load time (one forward, multi-output backward)
             PyTorch (a): one forward, K calls of autograd.grad(..., retain_graph=True)
             PyTorch (b): one forward, autograd.grad(..., is_grads_batched=True) (vmap)
-Both sides use every core of the machine (torch.set_num_threads). Results are checked
+Both sides use every core of the machine (torch.set_num_threads); PyTorch's parameters are
+frozen (requires_grad False) so that its backward computes input gradients only. Results are checked
 against each other before anything is timed; the ratios are PyTorch time / sharedvis time
 (> 1: sharedvis is faster), against the faster PyTorch method for vjp.
 """
@@ -134,6 +135,8 @@ def main():
         return m.eval()
 
     model = torch_load()
+    for prm in model.parameters():  # only d/dx is wanted: no weight gradients (faster backward)
+        prm.requires_grad_(False)
 
     def phi(xt):
         out = []
