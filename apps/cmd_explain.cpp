@@ -81,6 +81,8 @@ void add_explain_command(CLI::App& app) {
   c->add_option("--ig-rule", o->ig_rule, "gausslegendre | midpoint | trapezoid")->capture_default_str()->group("Attribution");
   c->add_option("--baseline", o->baseline, "IG baseline: zero | black | blur | mean | FILE.npy")->capture_default_str()->group("Attribution");
   c->add_option("--max-batch", o->max_batch, "Images (× cotangents) per pass")->capture_default_str()->group("Attribution");
+  c->add_option("--feature-batch", o->feature_batch, "Images per forward-only pass (features, responses)")
+      ->capture_default_str()->group("Attribution");
   c->add_option("--device", o->device, "cpu | cuda | auto")->capture_default_str()->group("Attribution");
   // heatmaps
   c->add_option("--reduce", o->reduce, "Channels: abs-sum | sum | pos | l2")->capture_default_str()->group("Heatmaps");

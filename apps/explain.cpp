@@ -67,7 +67,7 @@ Parsed parse_options(const ExplainOptions& o) {
   SV_CHECK(o.top_ooc >= 1 && o.top_k >= 1 && o.top_dims >= 0, ValueError,
            "--top-ooc and --top-k must be >= 1, --top-dims >= 0");
   SV_CHECK(o.steps >= 1, ValueError, "--steps must be >= 1");
-  SV_CHECK(o.max_batch >= 1, ValueError, "--max-batch must be >= 1");
+  SV_CHECK(o.max_batch >= 1 && o.feature_batch >= 1, ValueError, "--max-batch and --feature-batch must be >= 1");
   SV_CHECK(o.smooth >= 0, ValueError, "--smooth must be >= 0");
   SV_CHECK(o.clip_percentile > 0 && o.clip_percentile <= 100, ValueError, "--clip-percentile must be in (0, 100]");
   SV_CHECK(std::isnan(o.lambda) || (o.lambda >= 0 && std::isfinite(o.lambda)), ValueError, "--lambda must be >= 0");
@@ -106,6 +106,7 @@ nlohmann::json choices_json(const ExplainOptions& o, const Model& m, const std::
           {"noise", o.noise},
           {"repeats", o.repeats},
           {"max_batch", o.max_batch},
+          {"feature_batch", o.feature_batch},
           {"device", o.device},
           {"backend", be.name()}};
 }
@@ -199,7 +200,7 @@ ExplainSummary run_explain(const ExplainOptions& opt_in) {
   Mat phi;
   {
     ProgressLine line("features", "img", opt.progress);
-    phi = mat_from_tensor(features(model, *be, layer, P.pool, in.x, opt.max_batch,
+    phi = mat_from_tensor(features(model, *be, layer, P.pool, in.x, opt.feature_batch,
                                    [&](int64_t d, int64_t n) { line.update(d, n); }));
     line.finish();
   }

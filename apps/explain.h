@@ -45,7 +45,8 @@ struct ExplainOptions {
   int steps = 32;
   std::string ig_rule = "gausslegendre";
   std::string baseline = "zero";
-  int64_t max_batch = 64;
+  int64_t max_batch = 64;               // images (× cotangents) per backward pass
+  int64_t feature_batch = 256;          // images per forward-only pass (features, responses)
   std::string device = "auto";
   // ---- heatmaps (§5)
   std::string reduce = "abs-sum";

@@ -158,7 +158,7 @@ ExplainInputs synthetic_neurons(const ExplainOptions& opt, Model& m, Backend& be
   std::vector<int64_t> analysed;
   Mat clean;  // (analysed, M)
   nlohmann::json source;
-  const int64_t max_batch = std::max<int64_t>(opt.max_batch, 1);
+  const int64_t max_batch = std::max<int64_t>(opt.feature_batch, 1);
   if (src == SyntheticSource::Logit) {
     std::vector<int64_t> units;
     for (const std::string& c : opt.synthetic)
