@@ -154,88 +154,80 @@ struct PairWork {
   std::vector<int64_t> dim_cots;  // decomposition cotangents, one per top dim
 };
 
-}  // namespace
-
-const std::vector<std::string>& default_synthetic_labels() {
-  static const std::vector<std::string> labels = {"Sandal", "Bag", "Ankle boot", "Sneaker", "Trouser", "Dress"};
-  return labels;
-}
-
-ExplainSummary run_explain(const ExplainOptions& opt_in) {
-  const auto t_start = Clock::now();
-  ExplainOptions opt = opt_in;
-  if (opt.responses.empty() && opt.images.empty() && opt.dataset.empty()) opt.dataset = "fashion-mnist";
-  if (!opt.dataset.empty() && opt.synthetic.empty()) opt.synthetic = default_synthetic_labels();
-  const Parsed P = parse_options(opt);
-  StagedOutput out(opt.out);  // fails now, not after the computation, when --out cannot be written
+// Everything the stages share; each stage fills its part.
+struct Run {
+  ExplainOptions opt;
+  Parsed P;
+  std::string model_path, layer;
+  Model model;
+  std::unique_ptr<Backend> be;
+  ExplainInputs in;
+  int64_t N = 0, D = 0;
+  Mat phi;  // (N, D) features at the layer
   RunResult result;
   nlohmann::json timing;
-
-  // ---- model
-  auto t = Clock::now();
-  const std::string model_path = opt.model.empty() ? bundled_model_path() : opt.model;
-  if (opt.model.empty())
-    SV_CHECK(std::filesystem::exists(model_path), IoError,
-             model_path + ": the bundled model is missing (train it with `sharedvis train`, or pass --model, or set "
-                          "SHAREDVIS_MODEL_DIR)");
-  Model model = load_model(model_path);
-  const std::string layer = opt.layer.empty() ? default_layer(model) : opt.layer;
-  SV_CHECK(!layer.empty(), ValueError, "--layer is required for " + model.info.arch);
-  model.check_layer(layer);
-  std::unique_ptr<Backend> be = make_backend(opt.device);
-  model_to(model, *be);
-  timing["model"] = since(t);
-
-  // ---- images and neurons
-  t = Clock::now();
-  ExplainInputs in = load_inputs(opt, model, *be, layer);
-  const int64_t N = in.x.dim(0);
-  result.images = in.images;
-  result.inputs = in.description;
-  result.inputs["model"] = model_path;
-  timing["inputs"] = since(t);
-
-  // ---- features φ at layer L
-  t = Clock::now();
-  Mat phi;
-  {
-    ProgressLine line("features", "img", opt.progress);
-    phi = mat_from_tensor(features(model, *be, layer, P.pool, in.x, opt.feature_batch,
-                                   [&](int64_t d, int64_t n) { line.update(d, n); }));
-    line.finish();
-  }
-  const int64_t D = phi.cols;
-  timing["features"] = since(t);
-  result.choices = choices_json(opt, model, model_path, layer, D, *be);
-  result.lambdas = P.lambdas;
-  result.title = "sharedvis: " + std::to_string(in.neurons.size()) + " neuron" + (in.neurons.size() == 1 ? "" : "s") +
-                 ", " + model.info.arch + " " + layer + " (" + opt.pool + ")";
-
-  // ---- readouts: neurons that share a fit set share μ, σ and one SVD per fold
-  t = Clock::now();
+  // readouts
   std::vector<NeuronWork> work;
-  std::map<std::string, std::vector<size_t>> groups;  // fit-set key -> indices into work
-  for (size_t k = 0; k < in.neurons.size(); ++k) {
-    const NeuronInput& ni = in.neurons[k];
+  std::map<std::string, Standardizer> standardizers;  // by fit set
+  std::map<std::string, Mat> designs;                 // z (N, D) by fit set
+  // the parallel backprop
+  Mat cot;                            // (cotangents, D)
+  std::vector<BackpropJob> jobs;      // two per cotangent: (ooc, row), (reference, row)
+  std::vector<int64_t> unique_images; // unique image -> analysed image
+  std::vector<int64_t> unique_of;     // analysed image -> unique image (-1: none)
+  std::vector<PairWork> pair_work;
+  Tensor xu;                          // (unique, C, H, W)
+  BackpropResult bp;
+};
+
+void load_model_stage(Run& r) {
+  r.model_path = r.opt.model.empty() ? bundled_model_path() : r.opt.model;
+  if (r.opt.model.empty())
+    SV_CHECK(std::filesystem::exists(r.model_path), IoError,
+             r.model_path + ": the bundled model is missing (train it with `sharedvis train`, pass --model, or set "
+                            "SHAREDVIS_MODEL_DIR)");
+  r.model = load_model(r.model_path);
+  r.layer = r.opt.layer.empty() ? default_layer(r.model) : r.opt.layer;
+  SV_CHECK(!r.layer.empty(), ValueError, "--layer is required for " + r.model.info.arch);
+  r.model.check_layer(r.layer);
+  r.be = make_backend(r.opt.device);
+  model_to(r.model, *r.be);
+}
+
+void features_stage(Run& r) {
+  ProgressLine line("features", "img", r.opt.progress);
+  r.phi = mat_from_tensor(features(r.model, *r.be, r.layer, r.P.pool, r.in.x, r.opt.feature_batch,
+                                   [&](int64_t d, int64_t n) { line.update(d, n); }));
+  line.finish();
+  r.D = r.phi.cols;
+}
+
+// Per neuron: its preferred / ooc / fit images; constant neurons are reported and skipped;
+// neurons that share a fit set share μ, σ and one SVD per fold (fit_ridge on all of them).
+void fit_readouts(Run& r) {
+  const ExplainOptions& opt = r.opt;
+  std::map<std::string, std::vector<size_t>> groups;  // fit-set key -> indices into r.work
+  for (const NeuronInput& ni : r.in.neurons) {
     NeuronResult nr;
     nr.name = ni.name;
     nr.preferred = ni.preferred;
     nr.repeats = static_cast<int>(ni.repeats.cols);
     NeuronWork w;
-    w.index = result.neurons.size();
+    w.index = r.result.neurons.size();
     w.y = repeat_mean(ni.repeats);
-    for (int64_t i = 0; i < N; ++i) (in.images[static_cast<size_t>(i)].category == ni.preferred ? w.pref : w.ooc).push_back(i);
+    for (int64_t i = 0; i < r.N; ++i)
+      (r.in.images[static_cast<size_t>(i)].category == ni.preferred ? w.pref : w.ooc).push_back(i);
     if (opt.fit_on == "preferred") {
       w.fit = w.pref;
     } else {
-      w.fit.resize(static_cast<size_t>(N));
+      w.fit.resize(static_cast<size_t>(r.N));
       std::iota(w.fit.begin(), w.fit.end(), 0);
     }
     nr.n_fit = static_cast<int64_t>(w.fit.size());
     nr.n_preferred = static_cast<int64_t>(w.pref.size());
     nr.n_ooc = static_cast<int64_t>(w.ooc.size());
-    SV_CHECK(!w.pref.empty(), ValueError, "neuron '" + ni.name + "': no analysed image has its preferred category '" +
-                                              ni.preferred + "'");
+    SV_CHECK(!w.pref.empty(), ValueError,
+             "neuron '" + ni.name + "': no analysed image has its preferred category '" + ni.preferred + "'");
     SV_CHECK(static_cast<int64_t>(w.fit.size()) >= opt.folds, ValueError,
              "neuron '" + ni.name + "': " + std::to_string(w.fit.size()) + " images to fit the readout on (--fit-on " +
                  opt.fit_on + "), fewer than the " + std::to_string(opt.folds) + " cross-validation folds (--folds)");
@@ -243,208 +235,208 @@ ExplainSummary run_explain(const ExplainOptions& opt_in) {
       nr.skipped = true;
       nr.skip_reason = "constant responses over the " + std::to_string(w.fit.size()) + " images it is fitted on";
       std::fprintf(stderr, "sharedvis explain: neuron '%s' skipped: %s\n", ni.name.c_str(), nr.skip_reason.c_str());
-      result.neurons.push_back(std::move(nr));
+      r.result.neurons.push_back(std::move(nr));
       continue;
     }
-    result.neurons.push_back(std::move(nr));
-    groups[opt.fit_on == "all" ? std::string("all") : "preferred:" + ni.preferred].push_back(work.size());
-    work.push_back(std::move(w));
+    r.result.neurons.push_back(std::move(nr));
+    groups[opt.fit_on == "all" ? std::string("all") : "preferred:" + ni.preferred].push_back(r.work.size());
+    r.work.push_back(std::move(w));
   }
-  std::map<std::string, Standardizer> standardizers;
-  std::map<std::string, Mat> designs;
   for (auto& [key, members] : groups) {
-    const std::vector<int64_t>& fit = work[members[0]].fit;
-    standardizers[key] = fit_standardizer(phi, fit);
-    designs[key] = standardize(phi, standardizers[key]);
+    const std::vector<int64_t>& fit = r.work[members[0]].fit;
+    r.standardizers[key] = fit_standardizer(r.phi, fit);
+    r.designs[key] = standardize(r.phi, r.standardizers[key]);
     Mat Y(static_cast<int64_t>(fit.size()), static_cast<int64_t>(members.size()));
     for (size_t j = 0; j < members.size(); ++j)
       for (size_t i = 0; i < fit.size(); ++i)
-        Y(static_cast<int64_t>(i), static_cast<int64_t>(j)) = work[members[j]].y[static_cast<size_t>(fit[i])];
+        Y(static_cast<int64_t>(i), static_cast<int64_t>(j)) = r.work[members[j]].y[static_cast<size_t>(fit[i])];
     RidgeOptions ro;
-    ro.lambdas = P.lambdas;
+    ro.lambdas = r.P.lambdas;
     ro.folds = opt.folds;
     ro.seed = opt.seed;
     ro.one_se = opt.lambda_rule == "1se";
-    std::vector<RidgeFit> fits = fit_ridge(select_rows(designs[key], fit), Y, ro);
+    std::vector<RidgeFit> fits = fit_ridge(select_rows(r.designs[key], fit), Y, ro);
     for (size_t j = 0; j < members.size(); ++j) {
-      NeuronWork& w = work[members[j]];
+      NeuronWork& w = r.work[members[j]];
       w.fit_result = std::move(fits[j]);
-      w.st = &standardizers[key];
-      w.Z = &designs[key];
+      w.st = &r.standardizers[key];
+      w.Z = &r.designs[key];
     }
   }
+}
 
-  // ---- statistics per neuron (Fig. 3)
-  for (NeuronWork& w : work) {
-    NeuronResult& nr = result.neurons[w.index];
-    const NeuronInput& ni = in.neurons[w.index];
-    const std::vector<double> pred = predict(w.fit_result, *w.Z);
-    std::vector<double> oof(static_cast<size_t>(N), kNoValue);  // out-of-fold where fitted, else the final model
-    for (int64_t i = 0; i < N; ++i) oof[static_cast<size_t>(i)] = pred[static_cast<size_t>(i)];
+// λ, r_within (out-of-fold), r_ooc, reliability, means and the Fig. 3a scatter points.
+void readout_statistics(Run& r) {
+  std::vector<int64_t> all(static_cast<size_t>(r.N));
+  std::iota(all.begin(), all.end(), 0);
+  for (NeuronWork& w : r.work) {
+    NeuronResult& nr = r.result.neurons[w.index];
+    const Mat& rep = r.in.neurons[w.index].repeats;
+    // Out-of-fold predictions where the image was fitted on, the final model elsewhere.
+    std::vector<double> oof = predict(w.fit_result, *w.Z);
     for (size_t i = 0; i < w.fit.size(); ++i) oof[static_cast<size_t>(w.fit[i])] = w.fit_result.oof[i];
     nr.lambda = w.fit_result.lambda;
     nr.cv_score = w.fit_result.cv_score;
     nr.cv_curve = w.fit_result.cv_curve;
     nr.r_within = pearson(gather(oof, w.pref), gather(w.y, w.pref));
     nr.r_ooc = pearson(gather(oof, w.ooc), gather(w.y, w.ooc));
-    nr.reliability = split_half_reliability(ni.repeats);
-    nr.reliability_within = split_half_reliability(select_rows(ni.repeats, w.pref));
+    nr.reliability = split_half_reliability(rep);
+    nr.reliability_within = split_half_reliability(select_rows(rep, w.pref));
     nr.mean_preferred = mean_of(w.y, w.pref);
     nr.mean_ooc = mean_of(w.y, w.ooc);
-    std::vector<int64_t> all(static_cast<size_t>(N));
-    std::iota(all.begin(), all.end(), 0);
     nr.mean_all = mean_of(w.y, all);
     nr.within_points = scatter_points(w.y, oof, w.pref);
     nr.ooc_points = scatter_points(w.y, oof, w.ooc);
   }
-  timing["readouts"] = since(t);
+}
 
-  // ---- ooc images, references, α and the cotangents of the whole run
-  t = Clock::now();
-  Mat cot(0, D);
-  std::vector<BackpropJob> jobs;
-  std::vector<int64_t> unique_of(static_cast<size_t>(N), -1);  // analysed image -> unique image
-  std::vector<int64_t> unique_images;
+// A cotangent for the pair (a, b): one row of r.cot and a job for each image.
+int64_t add_cotangent(Run& r, const std::vector<double>& g, int64_t a, int64_t b) {
   auto unique_index = [&](int64_t i) {
-    if (unique_of[static_cast<size_t>(i)] < 0) {
-      unique_of[static_cast<size_t>(i)] = static_cast<int64_t>(unique_images.size());
-      unique_images.push_back(i);
+    if (r.unique_of[static_cast<size_t>(i)] < 0) {
+      r.unique_of[static_cast<size_t>(i)] = static_cast<int64_t>(r.unique_images.size());
+      r.unique_images.push_back(i);
     }
-    return unique_of[static_cast<size_t>(i)];
+    return r.unique_of[static_cast<size_t>(i)];
   };
-  auto add_cotangent = [&](const std::vector<double>& g, int64_t img_a, int64_t img_b) {
-    cot.v.insert(cot.v.end(), g.begin(), g.end());
-    const int64_t row = cot.rows++;
-    jobs.push_back({unique_index(img_a), row});
-    jobs.push_back({unique_index(img_b), row});
-    return row;
-  };
-  std::vector<PairWork> pair_work;
-  for (NeuronWork& w : work) {
-    NeuronResult& nr = result.neurons[w.index];
+  r.cot.v.insert(r.cot.v.end(), g.begin(), g.end());
+  const int64_t row = r.cot.rows++;
+  r.jobs.push_back({unique_index(a), row});
+  r.jobs.push_back({unique_index(b), row});
+  return row;
+}
+
+// Top ooc images by recorded response, each with its most similar preferred image, α, the
+// top shared dims, and the cotangents of the pair (shared response + decomposition).
+void choose_pairs(Run& r) {
+  const ExplainOptions& opt = r.opt;
+  r.cot = Mat(0, r.D);
+  r.unique_of.assign(static_cast<size_t>(r.N), -1);
+  for (NeuronWork& w : r.work) {
+    NeuronResult& nr = r.result.neurons[w.index];
     const std::vector<double>& wt = w.fit_result.w;
     const std::vector<double> pred = predict(w.fit_result, *w.Z);
     const Mat Cref = contributions(wt, *w.Z, w.pref);
     for (int64_t o : top_by_response(w.y, w.ooc, opt.top_ooc)) {
       const std::vector<double> c_o = contributions(wt, *w.Z, {o}).v;
-      const std::vector<Candidate> cands = top_references(P.similarity, c_o, Cref, w.pref, opt.top_k);
-      const int64_t r = cands.front().image;
-      const std::vector<double> c_r = contributions(wt, *w.Z, {r}).v;
+      const std::vector<Candidate> cands = top_references(r.P.similarity, c_o, Cref, w.pref, opt.top_k);
+      const int64_t ref = cands.front().image;
+      const std::vector<double> c_r = contributions(wt, *w.Z, {ref}).v;
       PairResult p;
       p.ooc = o;
-      p.ref = r;
+      p.ref = ref;
       p.ooc_recorded = w.y[static_cast<size_t>(o)];
       p.ooc_predicted = pred[static_cast<size_t>(o)];
-      p.ref_recorded = w.y[static_cast<size_t>(r)];
-      p.ref_predicted = pred[static_cast<size_t>(r)];
+      p.ref_recorded = w.y[static_cast<size_t>(ref)];
+      p.ref_predicted = pred[static_cast<size_t>(ref)];
       p.similarity = cands.front().score;
       for (const Candidate& c : cands) p.candidates.push_back({c.image, c.score});
-      const std::vector<double> alpha = shared_weights(P.shared, c_o, c_r, &p.alpha_l1);
+      const std::vector<double> alpha = shared_weights(r.P.shared, c_o, c_r, &p.alpha_l1);
       for (const TopDim& d : top_dims(alpha, opt.top_dims)) {
         p.top_dims.push_back({d.dim, d.alpha});
         p.top_share += d.alpha;
       }
       p.shared_dims = std::count_if(alpha.begin(), alpha.end(), [](double a) { return a > 0; });
       p.shared_ooc = p.shared_ref = 0;
-      for (int64_t i = 0; i < D; ++i) {
-        p.shared_ooc += alpha[static_cast<size_t>(i)] * c_o[static_cast<size_t>(i)];
-        p.shared_ref += alpha[static_cast<size_t>(i)] * c_r[static_cast<size_t>(i)];
+      for (size_t i = 0; i < alpha.size(); ++i) {
+        p.shared_ooc += alpha[i] * c_o[i];
+        p.shared_ref += alpha[i] * c_r[i];
       }
-      PairWork pw{w.index, nr.pairs.size(), add_cotangent(shared_cotangent(alpha, wt, *w.st), o, r), {}};
+      PairWork pw{w.index, nr.pairs.size(), add_cotangent(r, shared_cotangent(alpha, wt, *w.st), o, ref), {}};
       for (const SharedDim& d : p.top_dims)
-        pw.dim_cots.push_back(add_cotangent(dimension_cotangent(d.dim, alpha, wt, *w.st), o, r));
-      pair_work.push_back(pw);
+        pw.dim_cots.push_back(add_cotangent(r, dimension_cotangent(d.dim, alpha, wt, *w.st), o, ref));
+      r.pair_work.push_back(pw);
       nr.pairs.push_back(std::move(p));
     }
   }
-  timing["pairs"] = since(t);
+}
 
-  // ---- parallel backprop: every cotangent of the run over the unique images
-  t = Clock::now();
-  BackpropResult bp;
-  Tensor xu;
-  if (!jobs.empty()) {
-    xu = Tensor::empty({static_cast<int64_t>(unique_images.size()), in.x.dim(1), in.x.dim(2), in.x.dim(3)}, in.x.dtype());
-    const size_t row = in.x.nbytes() / static_cast<size_t>(N);
-    for (size_t u = 0; u < unique_images.size(); ++u)
-      std::memcpy(static_cast<char*>(xu.raw()) + u * row,
-                  static_cast<const char*>(in.x.raw()) + static_cast<size_t>(unique_images[u]) * row, row);
-    ProgressLine line("backprop", "maps", opt.progress);
-    bp = parallel_backprop(model, *be, layer, P.pool, xu, cot, jobs, P.attr,
+// Every cotangent of the run in multi-output passes over the unique images.
+void backprop_stage(Run& r) {
+  if (r.jobs.empty()) return;
+  const Tensor& x = r.in.x;
+  r.xu = Tensor::empty({static_cast<int64_t>(r.unique_images.size()), x.dim(1), x.dim(2), x.dim(3)}, x.dtype());
+  const size_t row = x.nbytes() / static_cast<size_t>(r.N);
+  for (size_t u = 0; u < r.unique_images.size(); ++u)
+    std::memcpy(static_cast<char*>(r.xu.raw()) + u * row,
+                static_cast<const char*>(x.raw()) + static_cast<size_t>(r.unique_images[u]) * row, row);
+  ProgressLine line("backprop", "maps", r.opt.progress);
+  r.bp = parallel_backprop(r.model, *r.be, r.layer, r.P.pool, r.xu, r.cot, r.jobs, r.P.attr,
                            [&](int64_t d, int64_t n) { line.update(d, n); });
-    line.finish();
-  }
-  timing["backprop"] = since(t);
-  result.inputs["backprop"] = {{"cotangents", cot.rows},
-                               {"unique_images", unique_images.size()},
-                               {"vjp_jobs", jobs.size()},
-                               {"forward_batches", bp.forward_batches},
-                               {"max_cotangents_per_image", bp.max_k}};
+  line.finish();
+  r.result.inputs["backprop"] = {{"cotangents", r.cot.rows},
+                                 {"unique_images", r.unique_images.size()},
+                                 {"vjp_jobs", r.jobs.size()},
+                                 {"forward_batches", r.bp.forward_batches},
+                                 {"max_cotangents_per_image", r.bp.max_k}};
+}
 
-  // ---- heatmaps and figures
-  t = Clock::now();
-  std::vector<std::string> image_png(unique_images.size());
-  std::vector<Rgb> display(unique_images.size());
+// The images, overlays, pair figures, decomposition panels and raw saliency files.
+void figures_stage(Run& r, const StagedOutput& out) {
+  std::vector<std::string> image_png(r.unique_images.size());
+  std::vector<Rgb> display(r.unique_images.size());
   auto image_file = [&](int64_t img) {
-    const auto u = static_cast<size_t>(unique_of[static_cast<size_t>(img)]);
+    const auto u = static_cast<size_t>(r.unique_of[static_cast<size_t>(img)]);
     if (image_png[u].empty()) {
-      const Tensor xi = xu.slice0(static_cast<int64_t>(u), static_cast<int64_t>(u) + 1);
-      display[u] = display_image(xi.reshape({xi.dim(1), xi.dim(2), xi.dim(3)}), model.info);
+      const Tensor xi = r.xu.slice0(static_cast<int64_t>(u), static_cast<int64_t>(u) + 1);
+      display[u] = display_image(xi.reshape({xi.dim(1), xi.dim(2), xi.dim(3)}), r.model.info);
       image_png[u] = "images/image_" + std::to_string(img) + ".png";
       write_rgb_png(out.file(image_png[u]), display[u]);
     }
     return u;
   };
-  // Jobs come in (ooc, reference) twos per cotangent row: job 2·row and 2·row + 1.
-  for (const PairWork& pw : pair_work) {
-    PairResult& p = result.neurons[pw.neuron].pairs[pw.pair];
-    const std::string stem = "pairs/n" + std::to_string(pw.neuron) + "_p" + std::to_string(pw.pair);
+  const BackpropResult& bp = r.bp;
+  for (const PairWork& pw : r.pair_work) {
+    PairResult& p = r.result.neurons[pw.neuron].pairs[pw.pair];
+    const std::string stem = "n" + std::to_string(pw.neuron) + "_p" + std::to_string(pw.pair);
     const size_t uo = image_file(p.ooc), ur = image_file(p.ref);
     p.png_ooc_image = image_png[uo];
     p.png_ref_image = image_png[ur];
-    const auto jo = static_cast<size_t>(2 * pw.cot), jr = jo + 1;
-    const PairOverlays ov = pair_overlays(bp.saliency[jo], bp.saliency[jr], display[uo], display[ur], P.heat);
+    const auto jo = static_cast<size_t>(2 * pw.cot), jr = jo + 1;  // the pair's two jobs
+    const PairOverlays ov = pair_overlays(bp.saliency[jo], bp.saliency[jr], display[uo], display[ur], r.P.heat);
     p.scale = ov.scale;
     p.ig_gap_ooc = bp.ig_gap[jo];
     p.ig_gap_ref = bp.ig_gap[jr];
-    p.png_ooc = stem + "_ooc.png";
-    p.png_ref = stem + "_ref.png";
-    p.png_pair = stem + "_pair.png";
+    p.png_ooc = "pairs/" + stem + "_ooc.png";
+    p.png_ref = "pairs/" + stem + "_ref.png";
+    p.png_pair = "pairs/" + stem + "_pair.png";
     write_rgb_png(out.file(p.png_ooc), ov.a);
     write_rgb_png(out.file(p.png_ref), ov.b);
     write_rgb_png(out.file(p.png_pair), ov.pair);
-    p.npy_ooc = "saliency/n" + std::to_string(pw.neuron) + "_p" + std::to_string(pw.pair) + "_ooc.npy";
-    p.npy_ref = "saliency/n" + std::to_string(pw.neuron) + "_p" + std::to_string(pw.pair) + "_ref.npy";
+    p.npy_ooc = "saliency/" + stem + "_ooc.npy";
+    p.npy_ref = "saliency/" + stem + "_ref.npy";
     write_npy(out.file(p.npy_ooc), bp.saliency[jo].to(DType::F32));
     write_npy(out.file(p.npy_ref), bp.saliency[jr].to(DType::F32));
     for (size_t d = 0; d < pw.dim_cots.size(); ++d) {
       const auto ko = static_cast<size_t>(2 * pw.dim_cots[d]);
-      const PairOverlays dv = pair_overlays(bp.saliency[ko], bp.saliency[ko + 1], display[uo], display[ur], P.heat);
-      DecompositionPanel panel{p.top_dims[d].dim, p.top_dims[d].alpha, stem + "_dim" + std::to_string(p.top_dims[d].dim) + ".png"};
+      const PairOverlays dv = pair_overlays(bp.saliency[ko], bp.saliency[ko + 1], display[uo], display[ur], r.P.heat);
+      DecompositionPanel panel{p.top_dims[d].dim, p.top_dims[d].alpha,
+                               "pairs/" + stem + "_dim" + std::to_string(p.top_dims[d].dim) + ".png"};
       write_rgb_png(out.file(panel.png), dv.pair);
       p.decomposition.push_back(panel);
     }
   }
-  timing["heatmaps"] = since(t);
+}
 
-  // ---- readouts file, results.json, index.html, then the rename into place
+// readout.safetensors: μ, σ shared when every neuron was fitted on the same images.
+void write_readouts(Run& r, const StagedOutput& out) {
   ReadoutFile rf;
-  rf.model = model_path;
-  rf.arch = model.info.arch;
-  rf.layer = layer;
-  rf.pool = opt.pool;
-  const bool shared_st = groups.size() <= 1;
-  rf.w = Mat(0, D);
-  rf.mu = Mat(0, D);
-  rf.sigma = Mat(0, D);
-  for (const NeuronWork& w : work) {
-    rf.neurons.push_back(result.neurons[w.index].name);
-    rf.preferred.push_back(result.neurons[w.index].preferred);
+  rf.model = r.model_path;
+  rf.arch = r.model.info.arch;
+  rf.layer = r.layer;
+  rf.pool = r.opt.pool;
+  const bool shared = r.standardizers.size() <= 1;
+  rf.w = Mat(0, r.D);
+  rf.mu = Mat(0, r.D);
+  rf.sigma = Mat(0, r.D);
+  for (const NeuronWork& w : r.work) {
+    rf.neurons.push_back(r.result.neurons[w.index].name);
+    rf.preferred.push_back(r.result.neurons[w.index].preferred);
     rf.lambda.push_back(w.fit_result.lambda);
     rf.w.v.insert(rf.w.v.end(), w.fit_result.w.begin(), w.fit_result.w.end());
     ++rf.w.rows;
     rf.b.push_back(w.fit_result.b);
-    if (!shared_st || rf.mu.rows == 0) {
+    if (!shared || rf.mu.rows == 0) {
       rf.mu.v.insert(rf.mu.v.end(), w.st->mu.begin(), w.st->mu.end());
       rf.sigma.v.insert(rf.sigma.v.end(), w.st->sigma.begin(), w.st->sigma.end());
       ++rf.mu.rows;
@@ -452,30 +444,83 @@ ExplainSummary run_explain(const ExplainOptions& opt_in) {
     }
   }
   if (rf.mu.rows == 0) {  // nothing fitted: keep the file's shapes meaningful
-    rf.mu = Mat(1, D);
-    rf.sigma = Mat(1, D, 1.0);
+    rf.mu = Mat(1, r.D);
+    rf.sigma = Mat(1, r.D, 1.0);
   }
-  result.readout_file = "readout.safetensors";
-  write_readout_file(out.file(result.readout_file), rf);
-  timing["total"] = since(t_start);
-  result.timing = timing;
-  write_results_json(out.file("results.json"), result);
+  r.result.readout_file = "readout.safetensors";
+  write_readout_file(out.file(r.result.readout_file), rf);
+}
+
+GalleryStyle gallery_style(const Run& r) {
   GalleryStyle style;
-  style.colormap = opt.colormap;
-  style.signed_maps = reduce_signed(P.heat.reduce);
+  style.colormap = r.opt.colormap;
+  style.signed_maps = reduce_signed(r.P.heat.reduce);
   for (int i = 0; i <= 16; ++i) {
-    const auto c = colormap_rgb(P.heat.colormap, i / 16.0);
+    const auto c = colormap_rgb(r.P.heat.colormap, i / 16.0);
     char buf[16];
     std::snprintf(buf, sizeof buf, "#%02x%02x%02x", static_cast<int>(std::lround(c[0] * 255)),
                   static_cast<int>(std::lround(c[1] * 255)), static_cast<int>(std::lround(c[2] * 255)));
     style.colormap_stops.push_back(buf);
   }
-  write_gallery(out.file("index.html"), result, style);
+  return style;
+}
+
+// Runs a stage and records its wall time.
+template <class F>
+void timed(Run& r, const char* name, F&& stage) {
+  const auto t = Clock::now();
+  stage();
+  r.timing[name] = since(t);
+}
+
+}  // namespace
+
+const std::vector<std::string>& default_synthetic_labels() {
+  static const std::vector<std::string> labels = {"Sandal", "Bag", "Ankle boot", "Sneaker", "Trouser", "Dress"};
+  return labels;
+}
+
+ExplainSummary run_explain(const ExplainOptions& options) {
+  const auto t_start = Clock::now();
+  Run r;
+  r.opt = options;
+  if (r.opt.responses.empty() && r.opt.images.empty() && r.opt.dataset.empty()) r.opt.dataset = "fashion-mnist";
+  if (!r.opt.dataset.empty() && r.opt.synthetic.empty()) r.opt.synthetic = default_synthetic_labels();
+  r.P = parse_options(r.opt);
+  StagedOutput out(r.opt.out);  // fails now, not after the computation, when --out cannot be written
+
+  timed(r, "model", [&] { load_model_stage(r); });
+  timed(r, "inputs", [&] {
+    r.in = load_inputs(r.opt, r.model, *r.be, r.layer);
+    r.N = r.in.x.dim(0);
+    r.result.images = r.in.images;
+    r.result.inputs = r.in.description;
+    r.result.inputs["model"] = r.model_path;
+  });
+  timed(r, "features", [&] { features_stage(r); });
+  r.result.choices = choices_json(r.opt, r.model, r.model_path, r.layer, r.D, *r.be);
+  r.result.lambdas = r.P.lambdas;
+  r.result.title = "sharedvis: " + std::to_string(r.in.neurons.size()) + " neuron" +
+                   (r.in.neurons.size() == 1 ? "" : "s") + ", " + r.model.info.arch + " " + r.layer + " (" +
+                   r.opt.pool + ")";
+  timed(r, "readouts", [&] {
+    fit_readouts(r);
+    readout_statistics(r);
+  });
+  timed(r, "pairs", [&] { choose_pairs(r); });
+  timed(r, "backprop", [&] { backprop_stage(r); });
+  timed(r, "heatmaps", [&] { figures_stage(r, out); });
+
+  write_readouts(r, out);
+  r.timing["total"] = since(t_start);
+  r.result.timing = r.timing;
+  write_results_json(out.file("results.json"), r.result);
+  write_gallery(out.file("index.html"), r.result, gallery_style(r));
   out.commit();
 
   ExplainSummary s;
   s.out_dir = out.final_dir();
-  for (const NeuronResult& n : result.neurons) {
+  for (const NeuronResult& n : r.result.neurons) {
     ++s.neurons;
     s.skipped += n.skipped ? 1 : 0;
     s.pairs += static_cast<int>(n.pairs.size());
