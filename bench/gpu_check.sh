@@ -104,12 +104,12 @@ PY
 
   echo "== CUDA tests"
   local tests_rc
-  timeout 240 "$bin/sharedvis_tests" --gtest_filter='Cuda*' 2>&1 | tee "$log/tests.log"
+  timeout 180 "$bin/sharedvis_tests" --gtest_filter='Cuda*' 2>&1 | tee "$log/tests.log"
   tests_rc=${PIPESTATUS[0]}
 
   echo "== sharedvis GPU benchmark"
   local sv_rc torch_rc
-  timeout 150 "$bin/sharedvis_bench_gpu" --batch 64 --vjp-batch 2 --k 64 --size 224 --iters 10 --warmup 3 \
+  timeout 120 "$bin/sharedvis_bench_gpu" --batch 64 --vjp-batch 2 --k 64 --size 224 --iters 10 --warmup 3 \
     --json "$log/sharedvis.json" 2>&1 | tee "$log/bench_sharedvis.log"
   sv_rc=${PIPESTATUS[0]}
 

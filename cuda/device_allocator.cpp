@@ -51,7 +51,7 @@ DeviceAllocator::~DeviceAllocator() {
 size_t DeviceAllocator::bucket(size_t bytes) {
   if (bytes == 0) bytes = 1;
   if (bytes < kSmall) return (bytes + kSmallStep - 1) / kSmallStep * kSmallStep;
-  size_t step = std::max(kLargeMinStep, std::bit_floor(bytes) / 16);
+  size_t step = std::max(kLargeMinStep, std::bit_floor(bytes) / 32);
   return (bytes + step - 1) / step * step;
 }
 
@@ -61,9 +61,9 @@ std::shared_ptr<void> DeviceAllocator::allocate(size_t bytes) {
   size_t got = size;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    // This bucket, or one at most 1/8 larger (large blocks only).
+    // This bucket, or one at most 1/16 larger (large blocks only).
     auto it = cache_.lower_bound(size);
-    const size_t slack = size < kSmall ? 0 : size / 8;
+    const size_t slack = size < kSmall ? 0 : size / 16;
     for (; it != cache_.end() && it->first <= size + slack; ++it) {
       if (it->second.empty()) continue;
       p = it->second.back();

@@ -3,8 +3,9 @@
 // cudaFree.
 //
 // - Sizes are rounded to a bucket: multiples of 512 B below 1 MiB; above, multiples of
-//   max(2 MiB, 2^floor(log2 size) / 16) (at most ~6% rounding). A request takes a cached
-//   block of its bucket, or of a bucket at most 1/8 larger, else cudaMalloc's a new one.
+//   max(2 MiB, 2^floor(log2 size) / 32) (at most ~3% rounding for large blocks). A request
+//   takes a cached block of its bucket, or of a bucket at most 1/16 larger, else
+//   cudaMalloc's a new one.
 // - When cudaMalloc fails, every cached block is released (cudaFree) and the call retried;
 //   a second failure throws DeviceError with the sizes involved.
 // - Blocks are used by one stream (the owning backend's), so a block freed while a kernel

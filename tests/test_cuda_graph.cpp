@@ -110,11 +110,11 @@ double max_abs(const Tensor& t) {
   return m;
 }
 
-// |gpu - ref| <= 1e-5 * max|ref| + 1e-4 * |ref|
+// |gpu - ref| <= 1e-4 * max|ref| + 1e-4 * |ref| (cuDNN may choose FFT or Winograd algorithms)
 void expect_close(Backend& gpu, const Tensor& got, const Tensor& ref, const std::string& what) {
   Tensor g = gpu.download(got);
   ASSERT_EQ(g.shape(), ref.shape()) << what;
-  EXPECT_LE(mixed_error(g, ref, 1e-5 * std::max(max_abs(ref), 1e-30), 1e-4), 1.0) << what;
+  EXPECT_LE(mixed_error(g, ref, 1e-4 * std::max(max_abs(ref), 1e-30), 1e-4), 1.0) << what;
 }
 
 class CudaGraph : public ::testing::Test {

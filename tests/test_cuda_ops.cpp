@@ -98,12 +98,12 @@ TEST_F(CudaOps, MemoryRoundTrip) {
   EXPECT_EQ(down(e).numel(), 0);
 
   // copy_ into a slice, as Graph::vjp does
-  Tensor dst = gpu->zeros({4, 3, 5, 7}, DType::F32);
+  Tensor dst = gpu->zeros({4, 5, 7}, DType::F32);
   Tensor slice = dst.slice0(1, 4);
-  gpu->copy_(slice, d.reshape({3, 3, 5, 7}).slice0(0, 3));
+  gpu->copy_(slice, d);
   Tensor back = down(dst);
-  for (int64_t i = 0; i < h.numel(); ++i) ASSERT_EQ(back.item(105 + i), h.item(i));
-  for (int64_t i = 0; i < 105; ++i) ASSERT_EQ(back.item(i), 0.0);
+  for (int64_t i = 0; i < 35; ++i) ASSERT_EQ(back.item(i), 0.0);
+  for (int64_t i = 0; i < h.numel(); ++i) ASSERT_EQ(back.item(35 + i), h.item(i));
 
   EXPECT_THROW(gpu->relu_forward(h), ShapeError) << "a host tensor passed to a CUDA op";
   EXPECT_THROW(gpu->relu_forward(up(h.to(DType::F64))), ShapeError) << "float64 on CUDA";
@@ -211,15 +211,17 @@ TEST_F(CudaOps, Conv2d) {
     Tensor x = randf(c.x, seed++), w = randf(c.w, seed++);
     Tensor b = c.bias ? randf({c.w[0]}, seed++) : Tensor();
     Tensor y = cpu->conv2d_forward(x, w, b, c.p);
-    expect_close(gpu->conv2d_forward(up(x), up(w), c.bias ? up(b) : Tensor(), c.p), y, "conv2d forward " + tag);
+    // atol 1e-4 * max|ref|: cuDNN may pick FFT or Winograd algorithms, exact only to that
+    expect_close(gpu->conv2d_forward(up(x), up(w), c.bias ? up(b) : Tensor(), c.p), y, "conv2d forward " + tag, 1e-4,
+                 1e-4);
 
     Tensor gy = randf(fold_k(y.shape(), c.K), seed++);
     Shape xs = fold_k(c.x, c.K);
     expect_close(gpu->conv2d_backward_data(up(gy), up(w), xs, c.p), cpu->conv2d_backward_data(gy, w, xs, c.p),
-                 "conv2d backward data K=" + std::to_string(c.K) + " " + tag);
+                 "conv2d backward data K=" + std::to_string(c.K) + " " + tag, 1e-4, 1e-4);
     Tensor gy1 = gy.slice0(0, c.x[0]);
     expect_close(gpu->conv2d_backward_filter(up(x), up(gy1), c.w, c.p), cpu->conv2d_backward_filter(x, gy1, c.w, c.p),
-                 "conv2d backward filter " + tag);
+                 "conv2d backward filter " + tag, 1e-4, 1e-4);
     if (c.bias) expect_close(gpu->channel_sum(up(gy1)), cpu->channel_sum(gy1), "conv2d bias grad " + tag);
   }
   // The second call of a shape reuses its plan and gives the same bits (deterministic mode).

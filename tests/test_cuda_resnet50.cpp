@@ -66,25 +66,28 @@ double max_abs(const Tensor& t) {
   return m;
 }
 
-TEST(CudaResnet50, FeaturesAndVjpMatchCpu) {
-  if (!cuda_available()) {
+class CudaResnet50 : public ::testing::Test {
+ protected:
+  void SetUp() override {
 #ifdef SHAREDVIS_HAVE_CUDA
-    GTEST_SKIP() << "no CUDA device: cudaGetDeviceCount found none (no GPU or no driver)";
+    if (!cuda_available()) GTEST_SKIP() << "no CUDA device: cudaGetDeviceCount found none (no GPU or no driver)";
+    CudaOptions o = CudaOptions::from_env();
+    o.deterministic = true;
+    o.tf32 = false;
+    gpu = make_cuda_backend(0, o);
 #else
     GTEST_SKIP() << "no CUDA device: this sharedvis was built without CUDA (SHAREDVIS_CUDA=OFF or no nvcc)";
 #endif
   }
-#ifdef SHAREDVIS_HAVE_CUDA
+  std::unique_ptr<Backend> gpu;
+};
+
+TEST_F(CudaResnet50, FeaturesAndVjpMatchCpu) {
   std::unique_ptr<Module> net = resnet50();
   Tensor x = randn({1, 3, 224, 224}, 51, DType::F32);
   Tensor cot = randn({2, 1, 2048, 1, 1}, 52, DType::F32);
   auto cpu = make_cpu_backend(false);
   Result ref = run(*cpu, *net, x, cot);
-
-  CudaOptions o = CudaOptions::from_env();
-  o.deterministic = true;
-  o.tf32 = false;
-  auto gpu = make_cuda_backend(0, o);
   net->to(*gpu);
   Result got = run(*gpu, *net, x, cot);
 
@@ -96,7 +99,6 @@ TEST(CudaResnet50, FeaturesAndVjpMatchCpu) {
   EXPECT_LE(mixed_error(got.vjp, ref.vjp, 1e-3 * max_abs(ref.vjp), 1e-3), 1.0);
   // The two cotangents give different gradients (the K blocks are not copies).
   EXPECT_GT(rel_norm_error(got.vjp.slice0(0, 1), got.vjp.slice0(1, 2)), 1e-2);
-#endif
 }
 
 }  // namespace
