@@ -32,8 +32,12 @@ pack() {
   local stage
   stage=$(mktemp -d)
   mkdir -p "$stage/carry/lib" "$stage/carry/fallback"
-  cp "$build/tests/sharedvis_tests" "$build/cuda/sharedvis_bench_gpu" "$stage/carry/"
-  strip --strip-unneeded "$stage/carry/sharedvis_tests" "$stage/carry/sharedvis_bench_gpu"
+  local b
+  for b in "$build/tests/sharedvis_tests" "$build/cuda/sharedvis_bench_gpu"; do
+    [ -x "$b" ] || { echo "gpu_check pack: $b is missing (build it first, see the top of this script)"; exit 2; }
+    cp "$b" "$stage/carry/" || exit 2
+  done
+  strip --strip-unneeded "$stage/carry/sharedvis_tests" "$stage/carry/sharedvis_bench_gpu" || exit 2
   local lib
   for lib in $(ldd "$build/tests/sharedvis_tests" "$build/cuda/sharedvis_bench_gpu" | awk '/=> \// {print $3}' | sort -u); do
     case "$(basename "$lib")" in
@@ -42,7 +46,7 @@ pack() {
       *) cp -L "$lib" "$stage/carry/lib/" ;;
     esac
   done
-  tar -C "$stage" -cJf "$build/carry.tar.xz" carry
+  tar -C "$stage" -cJf "$build/carry.tar.xz" carry || exit 2
   rm -rf "$stage"
   ls -la "$build/carry.tar.xz"
   tar -tJvf "$build/carry.tar.xz"

@@ -38,14 +38,32 @@ struct Affine {
   const float* b;
   float* y;
   int64_t C, R;
-  bool vec;  // R % 4 == 0 and aligned: a group of four lies in one channel
+  bool vec;    // R % 4 == 0 and aligned: a group of four lies in one channel
+  bool small;  // every index fits in 32 bits: cheaper divisions
   __device__ float map(float v, int64_t c) const {
     float s = a ? v * a[c] : v;
     return b ? s + b[c] : s;
   }
-  __device__ void one(int64_t i) const { y[i] = map(x[i], (i / R) % C); }
+  // plane p = i / R and channel c = p % C of element i
+  __device__ void locate(int64_t i, int64_t& p, int64_t& c) const {
+    if (small) {
+      const uint32_t q = static_cast<uint32_t>(i) / static_cast<uint32_t>(R);
+      p = q;
+      c = q % static_cast<uint32_t>(C);
+    } else {
+      p = i / R;
+      c = p % C;
+    }
+  }
+  __device__ void one(int64_t i) const {
+    int64_t p, c;
+    locate(i, p, c);
+    y[i] = map(x[i], c);
+  }
   __device__ void four(int64_t i) const {
-    int64_t p = i / R, rem = i - p * R, c = p % C;
+    int64_t p, c;
+    locate(i, p, c);
+    int64_t rem = i - p * R;
     if (vec) {
       float4 v = load4(x + i);
       store4(y + i, make_float4(map(v.x, c), map(v.y, c), map(v.z, c), map(v.w, c)));
@@ -64,7 +82,8 @@ struct Affine {
 void launch_affine(CudaBackend& be, const Tensor& x, const float* a, const float* b, Tensor& y) {
   ChannelView v = channel_view(x, "channel_affine");
   const bool vec = v.R % 4 == 0 && aligned16(x.raw()) && aligned16(y.raw());
-  launch_map4(be, x.numel(), Affine{fptr(x), a, b, fptr(y), v.C, v.R, vec});
+  const bool small = x.numel() < (int64_t(1) << 32);
+  launch_map4(be, x.numel(), Affine{fptr(x), a, b, fptr(y), v.C, v.R, vec, small});
 }
 
 // ---- train forward

@@ -72,8 +72,10 @@ CudaMemoryStats cuda_memory_stats(Backend& be) {
 }
 void cuda_reset_peak_memory(Backend& be) { as_cuda(be).allocator().reset_peaks(); }
 void cuda_release_cached_memory(Backend& be) {
-  as_cuda(be).synchronize();
-  as_cuda(be).allocator().release_cached();
+  cuda::CudaBackend& c = as_cuda(be);
+  c.synchronize();
+  c.release_workspace();
+  c.allocator().release_cached();
 }
 
 namespace cuda {
@@ -149,6 +151,11 @@ void* CudaBackend::workspace(size_t bytes) {
     workspace_size_ = bytes;
   }
   return workspace_.get();
+}
+
+void CudaBackend::release_workspace() {
+  workspace_.reset();  // stream order keeps a later user of the block after the last reader
+  workspace_size_ = 0;
 }
 
 Tensor CudaBackend::empty(const Shape& shape, DType dtype) {

@@ -42,7 +42,8 @@ struct CudaMemoryStats {
 // Throws ValueError if be is not a CUDA backend.
 CudaMemoryStats cuda_memory_stats(Backend& be);
 void cuda_reset_peak_memory(Backend& be);
-// cudaFree every cached block (like torch.cuda.empty_cache()).
+// Synchronizes, drops the convolution workspace and cudaFree's every cached block (like
+// torch.cuda.empty_cache()). Tensors stay valid.
 void cuda_release_cached_memory(Backend& be);
 
 }  // namespace sv

@@ -103,6 +103,8 @@ class CudaBackend final : public Backend {
   void launched() const { SV_CUDA_LAUNCHED(opt_.sync, stream_.get()); }
   // The shared workspace, grown to at least `bytes` (valid until the next call).
   void* workspace(size_t bytes);
+  // Gives the workspace back to the allocator (it grows again on demand).
+  void release_workspace();
   DeviceAllocator& allocator() { return *alloc_; }
 
  private:

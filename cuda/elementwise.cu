@@ -12,19 +12,26 @@ namespace sv::cuda {
 
 namespace {
 
+// i % per, in 32 bits when the whole range fits (a 64-bit remainder costs far more)
+__device__ __forceinline__ int64_t wrap(int64_t i, int64_t per, bool small) {
+  if (per == 0) return i;
+  return small ? static_cast<int64_t>(static_cast<uint32_t>(i) % static_cast<uint32_t>(per)) : i % per;
+}
+
 // y[i] = Op(a[i], b[i % per]); y may alias a.
 template <class Op>
 struct Binary {
   const float* a;
   const float* b;
   float* y;
-  int64_t per;  // period of b (== n when b is not tiled)
+  int64_t per;  // period of b (0 when b is not tiled)
   bool vec;
+  bool small;  // every index fits in 32 bits
   Op op;
-  __device__ void one(int64_t i) const { y[i] = op(a[i], b[per == 0 ? i : i % per]); }
+  __device__ void one(int64_t i) const { y[i] = op(a[i], b[wrap(i, per, small)]); }
   __device__ void four(int64_t i) const {
     if (vec) {
-      float4 u = load4(a + i), v = load4(b + (per == 0 ? i : i % per));
+      float4 u = load4(a + i), v = load4(b + wrap(i, per, small));
       store4(y + i, make_float4(op(u.x, v.x), op(u.y, v.y), op(u.z, v.z), op(u.w, v.w)));
     } else {
       for (int k = 0; k < 4; ++k) one(i + k);
@@ -100,7 +107,8 @@ template <class Op>
 void binary(CudaBackend& be, const Tensor& a, const Tensor& b, Tensor& y, Op op) {
   const int64_t n = y.numel(), per = b.numel() == n ? 0 : b.numel();
   const bool vec = aligned16(a.raw()) && aligned16(b.raw()) && aligned16(y.raw()) && per % 4 == 0;
-  launch_map4(be, n, Binary<Op>{fptr(a), fptr(b), fptr(y), per, vec, op});
+  const bool small = n < (int64_t(1) << 32);
+  launch_map4(be, n, Binary<Op>{fptr(a), fptr(b), fptr(y), per, vec, small, op});
 }
 
 template <class Op>
