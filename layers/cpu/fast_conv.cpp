@@ -1,19 +1,21 @@
 // Fast convolution: im2col + GEMM, forward and both backward passes side by side.
 //
-// Per group, a chunk of m images is lowered into one column matrix col (R, m*P),
-// R = Cg*KH*KW, P = Ho*Wo (see fast_im2col.h); then
-//   forward          y_g (Og, m*P)  = w_g (Og, R) * col
-//   backward data    col            = w_g^T (R, Og) * gy_g (Og, m*P),  gx += col2im(col)
-//   backward filter  gw_g (Og, R)  += gy_g (Og, m*P) * col^T
-// With m = 1 the GEMM reads and writes the images in place (y[n] is (O, P) row-major);
-// with m > 1 the (Og, m*P) operand is gathered / scattered through a scratch matrix.
-// m grows until a GEMM is wide enough to run near peak, bounded so that the scratch stays
-// small whatever the batch (a K-stacked gradient has K*N images).
+// The work is cut into tiles: m images (or, for large images, a band of output rows of one
+// image) of one group. A tile's inputs are lowered into one column matrix col (R, L),
+// R = Cg*KH*KW, L = the tile's output pixels (see fast_im2col.h); then
+//   forward          y_g (Og, L)   = w_g (Og, R) * col
+//   backward data    col           = w_g^T (R, Og) * gy_g (Og, L),  gx += col2im(col)
+//   backward filter  gw_g (Og, R) += gy_g (Og, L) * col^T
+// A tile of one image reads and writes its rows of y[n] (an (O, Ho*Wo) matrix) in place;
+// a tile of m > 1 images gathers / scatters the (Og, L) operand through a scratch matrix.
+// Small images are grouped until a GEMM is wide enough to run near peak; large ones are
+// cut into bands so that the column matrix stays near the size of a core's L2 cache. So
+// the scratch is bounded whatever the batch (a K-stacked gradient has K*N images).
 //
-// Threads: when the batch gives every thread a chunk, the chunks run side by side, one
-// thread each, with single-threaded GEMM (no synchronization inside a chunk; the filter
-// gradient gets one partial sum per thread). Otherwise the chunks run one after another
-// with im2col, GEMM (split by rows) and col2im each split over the threads.
+// Threads: when the batch gives every thread a chunk of images, the chunks run side by
+// side, each on whichever thread is free, with single-threaded GEMM (no synchronization;
+// the filter gradient gets one partial sum per thread). Otherwise the tiles run one after
+// another with im2col, GEMM (split by rows) and col2im each split over the threads.
 #include <algorithm>
 #include <cstring>
 
@@ -27,49 +29,64 @@ namespace sv::fast {
 
 namespace {
 constexpr int64_t kMinColumns = 512;            // GEMM width that runs near peak
-constexpr int64_t kMaxScratchBytes = 16 << 20;  // column matrix per thread
+constexpr int64_t kMaxScratchBytes = 16 << 20;  // column matrix of a multi-image tile
+constexpr int64_t kBandBytes = 1 << 20;         // column matrix of a band (about one L2)
+constexpr int64_t kBandAboveBytes = 4 << 20;    // an image lowered whole below this size
 
-// How a batch of N images is cut: chunks of up to nb images, run by `workers` threads side
-// by side (each with inner = 1 thread), or by one worker with inner = all threads.
-struct ChunkPlan {
-  int64_t nb, chunks;
+// How a batch is cut: chunks of up to nb images, each image in bands of `band` output rows
+// (band = Ho when nb > 1); `workers` threads run chunks side by side (inner = 1 thread
+// each), or one worker runs them all with inner = all threads.
+struct Plan {
+  int64_t nb, band, chunks;
   int workers, inner;
 };
-ChunkPlan plan_chunks(const ConvGeom& g, size_t elem, int threads) {
-  const int64_t P = g.out_plane(), per_image = std::max<int64_t>(1, g.rows() * P * static_cast<int64_t>(elem));
+Plan plan(const ConvGeom& g, size_t elem, int threads) {
+  const int64_t P = g.out_plane(), row_bytes = g.rows() * static_cast<int64_t>(elem);
+  const int64_t image_bytes = std::max<int64_t>(1, row_bytes * P);
   int64_t nb = std::max<int64_t>(1, (kMinColumns + P - 1) / P);
-  nb = std::min(nb, std::max<int64_t>(1, kMaxScratchBytes / per_image));
+  nb = std::min(nb, std::max<int64_t>(1, kMaxScratchBytes / image_bytes));
   nb = std::clamp<int64_t>(nb, 1, std::max<int64_t>(1, (g.N + threads - 1) / threads));
+  int64_t band = g.Ho;
+  if (nb == 1 && !g.pointwise() && image_bytes > kBandAboveBytes) {
+    const int64_t cols = std::max(kMinColumns, kBandBytes / row_bytes);
+    band = std::clamp<int64_t>((cols + g.Wo - 1) / g.Wo, 1, g.Ho);
+  }
   const int64_t chunks = (g.N + nb - 1) / nb;
   const int64_t macs = g.N * g.O * g.rows() * P;
   const bool side_by_side = threads > 1 && chunks >= threads && macs >= threads * kMinMacsPerThread;
-  return {nb, chunks, side_by_side ? threads : 1, side_by_side ? 1 : threads};
+  return {nb, band, chunks, side_by_side ? threads : 1, side_by_side ? 1 : threads};
 }
 
-// Runs body(n0, m, worker) over the chunks of the plan; worker in [0, workers) names the
-// thread's scratch.
+// Images [n0, n0+m) and output rows [oh0, oh1) (all rows when m > 1).
+struct Tile {
+  int64_t n0, m, oh0, oh1;
+  int64_t columns(const ConvGeom& g) const { return m * (oh1 - oh0) * g.Wo; }
+};
+
+// Runs body(tile, worker) over every tile of the plan; worker in [0, workers) names the
+// thread's scratch. Side by side, chunks go to whichever worker is free.
 template <class Body>
-void for_each_chunk(const ChunkPlan& c, int64_t N, Body&& body) {
-  auto run = [&](int64_t c0, int64_t c1, int worker) {
-    for (int64_t i = c0; i < c1; ++i) body(i * c.nb, std::min(c.nb, N - i * c.nb), worker);
+void for_each_tile(const Plan& pl, const ConvGeom& g, Body&& body) {
+  auto run = [&](int64_t c, int worker) {
+    const int64_t n0 = c * pl.nb, m = std::min(pl.nb, g.N - n0);
+    for (int64_t oh0 = 0; oh0 < g.Ho; oh0 += pl.band) body(Tile{n0, m, oh0, std::min(g.Ho, oh0 + pl.band)}, worker);
   };
-  if (c.workers == 1) {
-    run(0, c.chunks, 0);
+  if (pl.workers == 1) {
+    for (int64_t c = 0; c < pl.chunks; ++c) run(c, 0);
     return;
   }
-  parallel_for(c.workers, c.workers, 1, [&](int64_t w0, int64_t w1) {
-    for (int64_t w = w0; w < w1; ++w)
-      run(c.chunks * w / c.workers, c.chunks * (w + 1) / c.workers, static_cast<int>(w));
-  });
+  parallel_dynamic(pl.workers, pl.chunks, run);
 }
 
-// Per worker: a column matrix (R, nb*P) and an (Og, nb*P) matrix.
+// Per worker: a column matrix (R, L) and an (Og, L) matrix for the widest tile.
 template <class T>
 class Scratch {
  public:
-  Scratch(const ConvGeom& g, const ChunkPlan& c)
-      : col_size_(g.rows() * c.nb * g.out_plane()), mat_size_(g.Og * c.nb * g.out_plane()) {
-    buf_ = Tensor::empty({c.workers * (col_size_ + mat_size_)}, dtype_of<T>());
+  Scratch(const ConvGeom& g, const Plan& pl) {
+    const int64_t L = pl.nb * pl.band * g.Wo;
+    col_size_ = g.rows() * L;
+    mat_size_ = pl.nb > 1 ? g.Og * L : 0;
+    buf_ = Tensor::empty({pl.workers * (col_size_ + mat_size_)}, dtype_of<T>());
   }
   T* col(int w) const { return buf_.data<T>() + w * (col_size_ + mat_size_); }
   T* mat(int w) const { return col(w) + col_size_; }
@@ -79,45 +96,47 @@ class Scratch {
   Tensor buf_;
 };
 
-// The column matrix of images [n0, n0+m), group grp: in place for a pointwise conv of one
-// image, else lowered into col (R, m*P). Returns the matrix and sets its row stride.
+// The column matrix (R, L) of a tile of group grp: in place for a pointwise conv of one
+// image, else lowered into col. Returns the matrix and sets its row stride.
 template <class T>
-const T* columns(const ConvGeom& g, const T* X, int64_t n0, int64_t m, int64_t grp, T* col, int threads, int64_t& ld) {
-  const int64_t P = g.out_plane(), HW = g.in_plane();
-  if (g.pointwise() && m == 1) {
+const T* columns(const ConvGeom& g, const T* X, const Tile& t, int64_t grp, T* col, int threads, int64_t& ld) {
+  const int64_t HW = g.in_plane();
+  const T* x0 = X + (t.n0 * g.C + grp * g.Cg) * HW;
+  if (g.pointwise() && t.m == 1) {  // output row oh is input row oh
     ld = HW;
-    return X + (n0 * g.C + grp * g.Cg) * HW;
+    return x0 + t.oh0 * g.W;
   }
-  ld = m * P;
+  const ConvGeom b = band_geom(g, t.oh0, t.oh1);
+  ld = t.columns(g);
   parallel_for(threads, g.rows(), grain_for(ld, kMinElementsPerThread), [&](int64_t r0, int64_t r1) {
-    for (int64_t i = 0; i < m; ++i) im2col(X + ((n0 + i) * g.C + grp * g.Cg) * HW, g, col + i * P, ld, r0, r1);
+    for (int64_t i = 0; i < t.m; ++i) im2col(x0 + i * g.C * HW, b, col + i * b.out_plane(), ld, r0, r1);
   });
   return col;
 }
 
-// Group grp of images [n0, n0+m) of a (N, O, P) tensor as an (Og, m*P) matrix: in place for
-// one image, else gathered into mat. Returns the matrix and sets its row stride.
+// Group grp of a tile of a (N, O, Ho*Wo) tensor as an (Og, L) matrix: in place for one
+// image, else gathered into mat. Returns the matrix and sets its row stride.
 template <class T>
-const T* group_rows(const ConvGeom& g, const T* Y, int64_t n0, int64_t m, int64_t grp, T* mat, int64_t& ld) {
+const T* group_rows(const ConvGeom& g, const T* Y, const Tile& t, int64_t grp, T* mat, int64_t& ld) {
   const int64_t P = g.out_plane();
-  if (m == 1) {
+  if (t.m == 1) {
     ld = P;
-    return Y + (n0 * g.O + grp * g.Og) * P;
+    return Y + (t.n0 * g.O + grp * g.Og) * P + t.oh0 * g.Wo;
   }
-  ld = m * P;
+  ld = t.m * P;
   for (int64_t o = 0; o < g.Og; ++o)
-    for (int64_t i = 0; i < m; ++i)
-      std::memcpy(mat + o * ld + i * P, Y + ((n0 + i) * g.O + grp * g.Og + o) * P, P * sizeof(T));
+    for (int64_t i = 0; i < t.m; ++i)
+      std::memcpy(mat + o * ld + i * P, Y + ((t.n0 + i) * g.O + grp * g.Og + o) * P, P * sizeof(T));
   return mat;
 }
 
-// The inverse of group_rows for m > 1: mat (Og, m*P) into group grp of images [n0, n0+m).
+// The inverse of group_rows for m > 1: mat (Og, m*P) into group grp of the tile's images.
 template <class T>
-void scatter_rows(const ConvGeom& g, const T* mat, int64_t n0, int64_t m, int64_t grp, T* Y) {
+void scatter_rows(const ConvGeom& g, const T* mat, const Tile& t, int64_t grp, T* Y) {
   const int64_t P = g.out_plane();
   for (int64_t o = 0; o < g.Og; ++o)
-    for (int64_t i = 0; i < m; ++i)
-      std::memcpy(Y + ((n0 + i) * g.O + grp * g.Og + o) * P, mat + o * m * P + i * P, P * sizeof(T));
+    for (int64_t i = 0; i < t.m; ++i)
+      std::memcpy(Y + ((t.n0 + i) * g.O + grp * g.Og + o) * P, mat + (o * t.m + i) * P, P * sizeof(T));
 }
 
 void check_grad_shape(const Tensor& gy, const ConvGeom& g) {
@@ -136,23 +155,28 @@ Tensor conv2d_forward(int threads, const Tensor& x, const Tensor& w, const Tenso
     const T *X = x.data<T>(), *Wt = w.data<T>(), *B = b.defined() ? b.data<T>() : nullptr;
     T* Y = y.data<T>();
     const int64_t P = g.out_plane(), R = g.rows();
-    const ChunkPlan plan = plan_chunks(g, sizeof(T), threads);
-    const Scratch<T> s(g, plan);
-    for_each_chunk(plan, g.N, [&](int64_t n0, int64_t m, int wk) {
+    const Plan pl = plan(g, sizeof(T), threads);
+    const Scratch<T> s(g, pl);
+    for_each_tile(pl, g, [&](const Tile& t, int wk) {
+      const int64_t L = t.columns(g);
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         int64_t ldc;
-        const T* col = columns(g, X, n0, m, grp, s.col(wk), plan.inner, ldc);
+        const T* col = columns(g, X, t, grp, s.col(wk), pl.inner, ldc);
         const T* A = Wt + grp * g.Og * R;  // (Og, R)
-        T* out = m == 1 ? Y + (n0 * g.O + grp * g.Og) * P : s.mat(wk);
-        gemm_rows(plan.inner, false, false, g.Og, m * P, R, T(1), A, R, col, ldc, T(0), out, m * P);
-        if (m > 1) scatter_rows(g, out, n0, m, grp, Y);
+        if (t.m == 1) {
+          T* out = Y + (t.n0 * g.O + grp * g.Og) * P + t.oh0 * g.Wo;
+          gemm_rows(pl.inner, false, false, g.Og, L, R, T(1), A, R, col, ldc, T(0), out, P);
+        } else {
+          gemm_rows(pl.inner, false, false, g.Og, L, R, T(1), A, R, col, ldc, T(0), s.mat(wk), L);
+          scatter_rows(g, s.mat(wk), t, grp, Y);
+        }
       }
       if (B)
-        for (int64_t i = n0 * g.O; i < (n0 + m) * g.O; ++i) {
-          T* plane = Y + i * P;
-          const T bias = B[i % g.O];
-          for (int64_t j = 0; j < P; ++j) plane[j] += bias;
-        }
+        for (int64_t i = t.n0; i < t.n0 + t.m; ++i)
+          for (int64_t o = 0; o < g.O; ++o) {
+            T* row = Y + (i * g.O + o) * P + t.oh0 * g.Wo;
+            for (int64_t j = 0; j < (t.oh1 - t.oh0) * g.Wo; ++j) row[j] += B[o];
+          }
     });
     return y;
   });
@@ -168,25 +192,26 @@ Tensor conv2d_backward_data(int threads, const Tensor& gy, const Tensor& w, cons
     Tensor gx = Tensor::zeros(x_shape, gy.dtype());
     const T *G = gy.data<T>(), *Wt = w.data<T>();
     T* GX = gx.data<T>();
-    const int64_t P = g.out_plane(), R = g.rows(), HW = g.in_plane();
-    const ChunkPlan plan = plan_chunks(g, sizeof(T), threads);
-    const Scratch<T> s(g, plan);
-    for_each_chunk(plan, g.N, [&](int64_t n0, int64_t m, int wk) {
+    const int64_t R = g.rows(), HW = g.in_plane();
+    const Plan pl = plan(g, sizeof(T), threads);
+    const Scratch<T> s(g, pl);
+    for_each_tile(pl, g, [&](const Tile& t, int wk) {
+      const int64_t L = t.columns(g);
+      const ConvGeom b = band_geom(g, t.oh0, t.oh1);
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         int64_t ldg;
-        const T* gyg = group_rows(g, G, n0, m, grp, s.mat(wk), ldg);
+        const T* gyg = group_rows(g, G, t, grp, s.mat(wk), ldg);
         const T* A = Wt + grp * g.Og * R;  // (Og, R), used transposed
-        if (g.pointwise() && m == 1) {     // the column matrix is gx[n0] itself
-          gemm_rows(plan.inner, true, false, R, P, g.Og, T(1), A, R, gyg, ldg, T(0), GX + (n0 * g.C + grp * g.Cg) * HW,
-                    HW);
+        T* gx0 = GX + (t.n0 * g.C + grp * g.Cg) * HW;
+        if (g.pointwise() && t.m == 1) {  // the column matrix is these rows of gx itself
+          gemm_rows(pl.inner, true, false, R, L, g.Og, T(1), A, R, gyg, ldg, T(0), gx0 + t.oh0 * g.W, HW);
           continue;
         }
         T* col = s.col(wk);
-        gemm_rows(plan.inner, true, false, R, m * P, g.Og, T(1), A, R, gyg, ldg, T(0), col, m * P);
-        const int64_t grain = grain_for(g.KH * g.KW * m * P, kMinElementsPerThread);
-        parallel_for(plan.inner, g.Cg, grain, [&](int64_t c0, int64_t c1) {
-          for (int64_t i = 0; i < m; ++i)
-            col2im(col + i * P, m * P, g, GX + ((n0 + i) * g.C + grp * g.Cg) * HW, c0, c1);
+        gemm_rows(pl.inner, true, false, R, L, g.Og, T(1), A, R, gyg, ldg, T(0), col, L);
+        const int64_t grain = grain_for(g.KH * g.KW * L, kMinElementsPerThread);
+        parallel_for(pl.inner, g.Cg, grain, [&](int64_t c0, int64_t c1) {
+          for (int64_t i = 0; i < t.m; ++i) col2im(col + i * b.out_plane(), L, b, gx0 + i * g.C * HW, c0, c1);
         });
       }
     });
@@ -202,23 +227,23 @@ Tensor conv2d_backward_filter(int threads, const Tensor& x, const Tensor& gy, co
   return dispatch_float(x, "conv2d", [&](auto tag) {
     using T = decltype(tag);
     const T *X = x.data<T>(), *G = gy.data<T>();
-    const int64_t P = g.out_plane(), R = g.rows(), WN = g.O * R;
-    const ChunkPlan plan = plan_chunks(g, sizeof(T), threads);
-    const Scratch<T> s(g, plan);
-    Tensor partial = Tensor::zeros({plan.workers, WN}, x.dtype());  // (workers, O*R): a gw per worker
+    const int64_t R = g.rows(), WN = g.O * R;
+    const Plan pl = plan(g, sizeof(T), threads);
+    const Scratch<T> s(g, pl);
+    Tensor partial = Tensor::zeros({pl.workers, WN}, x.dtype());  // (workers, O*R): a gw per worker
     T* GWs = partial.data<T>();
-    for_each_chunk(plan, g.N, [&](int64_t n0, int64_t m, int wk) {
+    for_each_tile(pl, g, [&](const Tile& t, int wk) {
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         int64_t ldg, ldc;
-        const T* gyg = group_rows(g, G, n0, m, grp, s.mat(wk), ldg);
-        const T* col = columns(g, X, n0, m, grp, s.col(wk), plan.inner, ldc);
-        gemm_rows(plan.inner, false, true, g.Og, R, m * P, T(1), gyg, ldg, col, ldc, T(1),
+        const T* gyg = group_rows(g, G, t, grp, s.mat(wk), ldg);
+        const T* col = columns(g, X, t, grp, s.col(wk), pl.inner, ldc);
+        gemm_rows(pl.inner, false, true, g.Og, R, t.columns(g), T(1), gyg, ldg, col, ldc, T(1),
                   GWs + wk * WN + grp * g.Og * R, R);
       }
     });
     Tensor gw = partial.slice0(0, 1).reshape(w_shape);
     T* GW = gw.data<T>();
-    for (int wk = 1; wk < plan.workers; ++wk)
+    for (int wk = 1; wk < pl.workers; ++wk)
       for (int64_t i = 0; i < WN; ++i) GW[i] += GWs[wk * WN + i];
     return gw;
   });

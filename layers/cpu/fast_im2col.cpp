@@ -10,6 +10,13 @@ ConvGeom conv_geom(const Shape& x, const Shape& w, const Conv2dParams& p) {
   return {x[0], x[1], x[2], x[3], w[0], w[2], w[3], y[2], y[3], p.groups, x[1] / p.groups, w[0] / p.groups, p};
 }
 
+ConvGeom band_geom(const ConvGeom& g, int64_t oh0, int64_t oh1) {
+  ConvGeom b = g;
+  b.Ho = oh1 - oh0;
+  b.p.pad_h = static_cast<int>(g.p.pad_h - oh0 * g.p.stride_h);
+  return b;
+}
+
 namespace {
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }

@@ -27,6 +27,9 @@ struct ConvGeom {
   }
 };
 ConvGeom conv_geom(const Shape& x, const Shape& w, const Conv2dParams& p);
+// Output rows [oh0, oh1) only: the same lowering with Ho = oh1 - oh0 and the top padding
+// moved down by oh0 * stride_h (it may become negative: the band starts inside the image).
+ConvGeom band_geom(const ConvGeom& g, int64_t oh0, int64_t oh1);
 
 // Rows [r0, r1) of the column matrix of x_group (Cg,H,W) into col (rows, ldcol).
 template <class T>

@@ -4,8 +4,12 @@
 // ranges of at least `grain` items and calls f(begin, end) on each, in parallel when
 // OpenMP is built in. Ranges are disjoint: a kernel that writes only its own range
 // needs no synchronization. Built without OpenMP it calls f(0, n) once.
+// parallel_dynamic(threads, n, f) calls f(i, thread) for each i, handing the items out one
+// at a time to whichever thread is free: for a few large items, it keeps the threads busy
+// when one of them is slowed down (by an uneven item or another process on its core).
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #ifdef _OPENMP
@@ -50,6 +54,25 @@ void parallel_for(int threads, int64_t n, int64_t grain, F&& f) {
   }
 #else
   f(int64_t{0}, n);
+#endif
+}
+
+template <class F>
+void parallel_dynamic(int threads, int64_t n, F&& f) {
+  const int t = static_cast<int>(std::min<int64_t>(threads, n));
+  if (t <= 1) {
+    for (int64_t i = 0; i < n; ++i) f(i, 0);
+    return;
+  }
+#ifdef _OPENMP
+  std::atomic<int64_t> next{0};
+#pragma omp parallel num_threads(t)
+  {
+    const int me = omp_get_thread_num();
+    for (int64_t i = next++; i < n; i = next++) f(i, me);
+  }
+#else
+  for (int64_t i = 0; i < n; ++i) f(i, 0);
 #endif
 }
 
