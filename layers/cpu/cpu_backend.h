@@ -3,6 +3,7 @@
 // fast version (interpolate, reductions to scalars, softmax) are the reference ones in both.
 #pragma once
 #include "autodiff/backend.h"
+#include "layers/cpu/fast_parallel.h"
 
 namespace sv {
 
@@ -10,6 +11,8 @@ class CpuBackend : public Backend {
  public:
   // threads: how many the fast kernels use; <= 0 means all (OpenMP's default).
   explicit CpuBackend(bool reference, int threads = 0);
+  // With explicit work splitting (tests run the threaded paths on small tensors with it).
+  CpuBackend(bool reference, const fast::Parallel& par);
   Device device() const override { return Device::CPU; }
   std::string name() const override { return reference_ ? "cpu-reference" : "cpu"; }
   bool reference() const { return reference_; }
@@ -30,8 +33,7 @@ class CpuBackend : public Backend {
   Tensor broadcast_blocks(const Tensor& g, int64_t M, double s) override;
 
   Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) override;
-  Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_shape,
-                              const Conv2dParams& p) override;
+  Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_shape, const Conv2dParams& p) override;
   Tensor conv2d_backward_filter(const Tensor& x, const Tensor& gy, const Shape& w_shape,
                                 const Conv2dParams& p) override;
   Tensor channel_sum(const Tensor& gy) override;
@@ -61,7 +63,7 @@ class CpuBackend : public Backend {
 
  private:
   bool reference_;
-  int threads_;
+  fast::Parallel par_;
 };
 
 }  // namespace sv

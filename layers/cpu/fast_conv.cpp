@@ -12,10 +12,11 @@
 // cut into bands so that the column matrix stays near the size of a core's L2 cache. So
 // the scratch is bounded whatever the batch (a K-stacked gradient has K*N images).
 //
-// Threads: when the batch gives every thread a chunk of images, the chunks run side by
-// side, each on whichever thread is free, with single-threaded GEMM (no synchronization;
-// the filter gradient gets one partial sum per thread). Otherwise the tiles run one after
-// another with im2col, GEMM (split by rows) and col2im each split over the threads.
+// Threads: when there are enough tiles, they run side by side, each on whichever thread is
+// free, with single-threaded GEMM (no synchronization; the filter gradient gets one partial
+// sum per thread; the bands of one image's data gradient stay on one thread, as they add
+// into overlapping input rows). Otherwise the tiles run one after another with im2col,
+// GEMM (split by rows) and col2im each split over the threads.
 #include <algorithm>
 #include <cstring>
 
@@ -33,28 +34,45 @@ constexpr int64_t kMaxScratchBytes = 16 << 20;  // column matrix of a multi-imag
 constexpr int64_t kBandBytes = 1 << 20;         // column matrix of a band (about one L2)
 constexpr int64_t kBandAboveBytes = 4 << 20;    // an image lowered whole below this size
 
-// How a batch is cut: chunks of up to nb images, each image in bands of `band` output rows
-// (band = Ho when nb > 1); `workers` threads run chunks side by side (inner = 1 thread
-// each), or one worker runs them all with inner = all threads.
+// How a batch is cut: chunks of up to nb images, each image in `bands` bands of `band`
+// output rows (one band of Ho rows when nb > 1). Side by side, `workers` threads take
+// units (chunks, or single bands when bands may run apart) as they become free, each with
+// inner.threads = 1; otherwise one worker runs every tile with inner = all threads.
 struct Plan {
-  int64_t nb, band, chunks;
-  int workers, inner;
+  int64_t nb, band, bands, chunks;
+  bool bands_apart;
+  int workers;
+  Parallel inner;
 };
-Plan plan(const ConvGeom& g, size_t elem, int threads) {
+// bands_independent: tiles of one image may run at the same time (not so for the data
+// gradient, whose bands add into overlapping input rows).
+Plan make_plan(const ConvGeom& g, size_t elem, const Parallel& par, bool bands_independent) {
+  const int threads = par.threads;
   const int64_t P = g.out_plane(), row_bytes = g.rows() * static_cast<int64_t>(elem);
   const int64_t image_bytes = std::max<int64_t>(1, row_bytes * P);
-  int64_t nb = std::max<int64_t>(1, (kMinColumns + P - 1) / P);
-  nb = std::min(nb, std::max<int64_t>(1, kMaxScratchBytes / image_bytes));
-  nb = std::clamp<int64_t>(nb, 1, std::max<int64_t>(1, (g.N + threads - 1) / threads));
-  int64_t band = g.Ho;
-  if (nb == 1 && !g.pointwise() && image_bytes > kBandAboveBytes) {
+  Plan pl;
+  pl.nb = std::max<int64_t>(1, (kMinColumns + P - 1) / P);
+  pl.nb = std::min(pl.nb, std::max<int64_t>(1, kMaxScratchBytes / image_bytes));
+  pl.nb = std::clamp<int64_t>(pl.nb, 1, std::max<int64_t>(1, (g.N + threads - 1) / threads));
+  pl.band = g.Ho;
+  if (pl.nb == 1 && !g.pointwise() && image_bytes > kBandAboveBytes) {
     const int64_t cols = std::max(kMinColumns, kBandBytes / row_bytes);
-    band = std::clamp<int64_t>((cols + g.Wo - 1) / g.Wo, 1, g.Ho);
+    pl.band = std::clamp<int64_t>((cols + g.Wo - 1) / g.Wo, 1, g.Ho);
   }
-  const int64_t chunks = (g.N + nb - 1) / nb;
+  pl.bands = (g.Ho + pl.band - 1) / pl.band;
+  pl.chunks = (g.N + pl.nb - 1) / pl.nb;
+  pl.bands_apart = bands_independent && pl.bands > 1;
+  const int64_t units = pl.bands_apart ? pl.chunks * pl.bands : pl.chunks;
   const int64_t macs = g.N * g.O * g.rows() * P;
-  const bool side_by_side = threads > 1 && chunks >= threads && macs >= threads * kMinMacsPerThread;
-  return {nb, band, chunks, side_by_side ? threads : 1, side_by_side ? 1 : threads};
+  const bool side_by_side = threads > 1 && units >= threads && macs >= threads * par.min_macs;
+  if (!side_by_side && !bands_independent) {  // one image at a time, split inside: no bands
+    pl.band = g.Ho;
+    pl.bands = 1;
+  }
+  pl.workers = side_by_side ? threads : 1;
+  pl.inner = par;
+  pl.inner.threads = side_by_side ? 1 : threads;
+  return pl;
 }
 
 // Images [n0, n0+m) and output rows [oh0, oh1) (all rows when m > 1).
@@ -64,18 +82,24 @@ struct Tile {
 };
 
 // Runs body(tile, worker) over every tile of the plan; worker in [0, workers) names the
-// thread's scratch. Side by side, chunks go to whichever worker is free.
+// thread's scratch.
 template <class Body>
 void for_each_tile(const Plan& pl, const ConvGeom& g, Body&& body) {
-  auto run = [&](int64_t c, int worker) {
-    const int64_t n0 = c * pl.nb, m = std::min(pl.nb, g.N - n0);
-    for (int64_t oh0 = 0; oh0 < g.Ho; oh0 += pl.band) body(Tile{n0, m, oh0, std::min(g.Ho, oh0 + pl.band)}, worker);
+  auto tile = [&](int64_t c, int64_t b) {
+    const int64_t n0 = c * pl.nb, oh0 = b * pl.band;
+    return Tile{n0, std::min(pl.nb, g.N - n0), oh0, std::min(g.Ho, oh0 + pl.band)};
+  };
+  auto chunk = [&](int64_t c, int worker) {
+    for (int64_t b = 0; b < pl.bands; ++b) body(tile(c, b), worker);
   };
   if (pl.workers == 1) {
-    for (int64_t c = 0; c < pl.chunks; ++c) run(c, 0);
-    return;
+    for (int64_t c = 0; c < pl.chunks; ++c) chunk(c, 0);
+  } else if (pl.bands_apart) {
+    parallel_dynamic(pl.workers, pl.chunks * pl.bands,
+                     [&](int64_t u, int worker) { body(tile(u / pl.bands, u % pl.bands), worker); });
+  } else {
+    parallel_dynamic(pl.workers, pl.chunks, chunk);
   }
-  parallel_dynamic(pl.workers, pl.chunks, run);
 }
 
 // Per worker: a column matrix (R, L) and an (Og, L) matrix for the widest tile.
@@ -99,7 +123,7 @@ class Scratch {
 // The column matrix (R, L) of a tile of group grp: in place for a pointwise conv of one
 // image, else lowered into col. Returns the matrix and sets its row stride.
 template <class T>
-const T* columns(const ConvGeom& g, const T* X, const Tile& t, int64_t grp, T* col, int threads, int64_t& ld) {
+const T* columns(const ConvGeom& g, const T* X, const Tile& t, int64_t grp, T* col, const Parallel& par, int64_t& ld) {
   const int64_t HW = g.in_plane();
   const T* x0 = X + (t.n0 * g.C + grp * g.Cg) * HW;
   if (g.pointwise() && t.m == 1) {  // output row oh is input row oh
@@ -108,7 +132,7 @@ const T* columns(const ConvGeom& g, const T* X, const Tile& t, int64_t grp, T* c
   }
   const ConvGeom b = band_geom(g, t.oh0, t.oh1);
   ld = t.columns(g);
-  parallel_for(threads, g.rows(), grain_for(ld, kMinElementsPerThread), [&](int64_t r0, int64_t r1) {
+  parallel_for(par.threads, g.rows(), par.elements_grain(ld), [&](int64_t r0, int64_t r1) {
     for (int64_t i = 0; i < t.m; ++i) im2col(x0 + i * g.C * HW, b, col + i * b.out_plane(), ld, r0, r1);
   });
   return col;
@@ -146,7 +170,7 @@ void check_grad_shape(const Tensor& gy, const ConvGeom& g) {
 }
 }  // namespace
 
-Tensor conv2d_forward(int threads, const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
+Tensor conv2d_forward(const Parallel& par, const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
   const ConvGeom g = conv_geom(x.shape(), w.shape(), p);
   const SingleThreadedBlas blas;
   return dispatch_float(x, "conv2d", [&](auto tag) {
@@ -155,7 +179,7 @@ Tensor conv2d_forward(int threads, const Tensor& x, const Tensor& w, const Tenso
     const T *X = x.data<T>(), *Wt = w.data<T>(), *B = b.defined() ? b.data<T>() : nullptr;
     T* Y = y.data<T>();
     const int64_t P = g.out_plane(), R = g.rows();
-    const Plan pl = plan(g, sizeof(T), threads);
+    const Plan pl = make_plan(g, sizeof(T), par, true);
     const Scratch<T> s(g, pl);
     for_each_tile(pl, g, [&](const Tile& t, int wk) {
       const int64_t L = t.columns(g);
@@ -182,7 +206,7 @@ Tensor conv2d_forward(int threads, const Tensor& x, const Tensor& w, const Tenso
   });
 }
 
-Tensor conv2d_backward_data(int threads, const Tensor& gy, const Tensor& w, const Shape& x_shape,
+Tensor conv2d_backward_data(const Parallel& par, const Tensor& gy, const Tensor& w, const Shape& x_shape,
                             const Conv2dParams& p) {
   const ConvGeom g = conv_geom(x_shape, w.shape(), p);
   check_grad_shape(gy, g);
@@ -193,7 +217,7 @@ Tensor conv2d_backward_data(int threads, const Tensor& gy, const Tensor& w, cons
     const T *G = gy.data<T>(), *Wt = w.data<T>();
     T* GX = gx.data<T>();
     const int64_t R = g.rows(), HW = g.in_plane();
-    const Plan pl = plan(g, sizeof(T), threads);
+    const Plan pl = make_plan(g, sizeof(T), par, false);
     const Scratch<T> s(g, pl);
     for_each_tile(pl, g, [&](const Tile& t, int wk) {
       const int64_t L = t.columns(g);
@@ -209,8 +233,8 @@ Tensor conv2d_backward_data(int threads, const Tensor& gy, const Tensor& w, cons
         }
         T* col = s.col(wk);
         gemm_rows(pl.inner, true, false, R, L, g.Og, T(1), A, R, gyg, ldg, T(0), col, L);
-        const int64_t grain = grain_for(g.KH * g.KW * L, kMinElementsPerThread);
-        parallel_for(pl.inner, g.Cg, grain, [&](int64_t c0, int64_t c1) {
+        const int64_t grain = pl.inner.elements_grain(g.KH * g.KW * L);
+        parallel_for(pl.inner.threads, g.Cg, grain, [&](int64_t c0, int64_t c1) {
           for (int64_t i = 0; i < t.m; ++i) col2im(col + i * b.out_plane(), L, b, gx0 + i * g.C * HW, c0, c1);
         });
       }
@@ -219,7 +243,7 @@ Tensor conv2d_backward_data(int threads, const Tensor& gy, const Tensor& w, cons
   });
 }
 
-Tensor conv2d_backward_filter(int threads, const Tensor& x, const Tensor& gy, const Shape& w_shape,
+Tensor conv2d_backward_filter(const Parallel& par, const Tensor& x, const Tensor& gy, const Shape& w_shape,
                               const Conv2dParams& p) {
   const ConvGeom g = conv_geom(x.shape(), w_shape, p);
   check_grad_shape(gy, g);
@@ -228,7 +252,7 @@ Tensor conv2d_backward_filter(int threads, const Tensor& x, const Tensor& gy, co
     using T = decltype(tag);
     const T *X = x.data<T>(), *G = gy.data<T>();
     const int64_t R = g.rows(), WN = g.O * R;
-    const Plan pl = plan(g, sizeof(T), threads);
+    const Plan pl = make_plan(g, sizeof(T), par, true);
     const Scratch<T> s(g, pl);
     Tensor partial = Tensor::zeros({pl.workers, WN}, x.dtype());  // (workers, O*R): a gw per worker
     T* GWs = partial.data<T>();

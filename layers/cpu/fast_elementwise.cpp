@@ -12,10 +12,10 @@ namespace sv::fast {
 namespace {
 // y[i] = f(i) over a fresh tensor shaped like `like`, split over threads.
 template <class T, class F>
-Tensor generate(int threads, const Tensor& like, F&& f) {
+Tensor generate(const Parallel& par, const Tensor& like, F&& f) {
   Tensor y = Tensor::empty(like.shape(), like.dtype());
   T* Y = y.data<T>();
-  parallel_for(threads, y.numel(), kMinElementsPerThread, [&](int64_t b, int64_t e) {
+  parallel_for(par.threads, y.numel(), par.min_elements, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) Y[i] = f(i);
   });
   return y;
@@ -23,12 +23,12 @@ Tensor generate(int threads, const Tensor& like, F&& f) {
 
 // out[i] = f(g[i], m[i % per]) for g K-tiled over m (per = m.numel()), block by block.
 template <class T, class F>
-Tensor tiled(int threads, const Tensor& g, const Tensor& m, F&& f) {
+Tensor tiled(const Parallel& par, const Tensor& g, const Tensor& m, F&& f) {
   Tensor y = Tensor::empty(g.shape(), g.dtype());
   const T *G = g.data<T>(), *Mv = m.data<T>();
   T* Y = y.data<T>();
   const int64_t per = m.numel();
-  parallel_for(threads, y.numel(), kMinElementsPerThread, [&](int64_t b, int64_t e) {
+  parallel_for(par.threads, y.numel(), par.min_elements, [&](int64_t b, int64_t e) {
     while (b < e) {
       const int64_t j0 = b % per, len = std::min(e - b, per - j0);
       for (int64_t j = 0; j < len; ++j) Y[b + j] = f(G[b + j], Mv[j0 + j]);
@@ -39,33 +39,33 @@ Tensor tiled(int threads, const Tensor& g, const Tensor& m, F&& f) {
 }
 }  // namespace
 
-Tensor relu_forward(int threads, const Tensor& x) {
+Tensor relu_forward(const Parallel& par, const Tensor& x) {
   return dispatch_float(x, "relu", [&](auto t) {
     using T = decltype(t);
     const T* X = x.data<T>();
-    return generate<T>(threads, x, [&](int64_t i) { return X[i] > T(0) ? X[i] : T(0); });
+    return generate<T>(par, x, [&](int64_t i) { return X[i] > T(0) ? X[i] : T(0); });
   });
 }
 
-Tensor relu_backward(int threads, const Tensor& gy, const Tensor& y) {
+Tensor relu_backward(const Parallel& par, const Tensor& gy, const Tensor& y) {
   ref::tiles(gy, y, "relu backward");
   return dispatch_float(gy, "relu", [&](auto t) {
     using T = decltype(t);
-    return tiled<T>(threads, gy, y, [](T g, T v) { return v > T(0) ? g : T(0); });
+    return tiled<T>(par, gy, y, [](T g, T v) { return v > T(0) ? g : T(0); });
   });
 }
 
-Tensor add(int threads, const Tensor& a, const Tensor& b) {
+Tensor add(const Parallel& par, const Tensor& a, const Tensor& b) {
   check_same_shape(a, b, "add");
   check_same_dtype_device(a, b, "add");
   return dispatch_float(a, "add", [&](auto t) {
     using T = decltype(t);
     const T *A = a.data<T>(), *B = b.data<T>();
-    return generate<T>(threads, a, [&](int64_t i) { return A[i] + B[i]; });
+    return generate<T>(par, a, [&](int64_t i) { return A[i] + B[i]; });
   });
 }
 
-void axpy_(int threads, Tensor& y, const Tensor& x, double alpha) {
+void axpy_(const Parallel& par, Tensor& y, const Tensor& x, double alpha) {
   SV_CHECK(y.numel() == x.numel(), ShapeError, "axpy: " + shape_str(y.shape()) + " vs " + shape_str(x.shape()));
   check_same_dtype_device(y, x, "axpy");
   dispatch_float(y, "axpy", [&](auto t) {
@@ -73,27 +73,27 @@ void axpy_(int threads, Tensor& y, const Tensor& x, double alpha) {
     T* Y = y.data<T>();
     const T* X = x.data<T>();
     const T a = static_cast<T>(alpha);
-    parallel_for(threads, y.numel(), kMinElementsPerThread, [&](int64_t b, int64_t e) {
+    parallel_for(par.threads, y.numel(), par.min_elements, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) Y[i] += a * X[i];
     });
     return 0;
   });
 }
 
-Tensor scale(int threads, const Tensor& x, double s) {
+Tensor scale(const Parallel& par, const Tensor& x, double s) {
   return dispatch_float(x, "scale", [&](auto t) {
     using T = decltype(t);
     const T* X = x.data<T>();
     const T a = static_cast<T>(s);
-    return generate<T>(threads, x, [&](int64_t i) { return a * X[i]; });
+    return generate<T>(par, x, [&](int64_t i) { return a * X[i]; });
   });
 }
 
-Tensor mul_tiled(int threads, const Tensor& g, const Tensor& m) {
+Tensor mul_tiled(const Parallel& par, const Tensor& g, const Tensor& m) {
   ref::tiles(g, m, "mul");
   return dispatch_float(g, "mul", [&](auto t) {
     using T = decltype(t);
-    return tiled<T>(threads, g, m, [](T a, T b) { return a * b; });
+    return tiled<T>(par, g, m, [](T a, T b) { return a * b; });
   });
 }
 

@@ -33,11 +33,11 @@ inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha
 
 // The same product with the M rows of C split over threads (one GEMM call each).
 template <class T>
-void gemm_rows(int threads, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+void gemm_rows(const Parallel& par, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   constexpr int64_t kMinRows = 16;
-  const int64_t grain = std::max(kMinRows, grain_for(N * K, kMinMacsPerThread));
-  parallel_for(threads, M, grain, [&](int64_t m0, int64_t m1) {
+  const int64_t grain = std::max(kMinRows, par.macs_grain(N * K));
+  parallel_for(par.threads, M, grain, [&](int64_t m0, int64_t m1) {
     gemm(ta, tb, m1 - m0, N, K, alpha, A + (ta ? m0 : m0 * lda), lda, B, ldb, beta, C + m0 * ldc, ldc);
   });
 }

@@ -15,7 +15,7 @@ namespace {
 // (N, C, R) view of (N,C,H,W) or (N,C)
 struct ChannelView {
   int64_t N, C, R;
-  int64_t grain_channels(int64_t K = 1) const { return grain_for(K * N * R, kMinElementsPerThread); }
+  int64_t grain_channels(const Parallel& par, int64_t K = 1) const { return par.elements_grain(K * N * R); }
 };
 ChannelView channel_view(const Tensor& x, const char* op) {
   SV_CHECK(x.ndim() == 4 || x.ndim() == 2, ShapeError,
@@ -24,14 +24,14 @@ ChannelView channel_view(const Tensor& x, const char* op) {
 }
 }  // namespace
 
-Tensor channel_sum(int threads, const Tensor& gy) {
+Tensor channel_sum(const Parallel& par, const Tensor& gy) {
   const ChannelView v = channel_view(gy, "channel_sum");
   return dispatch_float(gy, "channel_sum", [&](auto t) {
     using T = decltype(t);
     Tensor s = Tensor::empty({v.C}, gy.dtype());
     const T* G = gy.data<T>();
     T* S = s.data<T>();
-    parallel_for(threads, v.C, v.grain_channels(), [&](int64_t c0, int64_t c1) {
+    parallel_for(par.threads, v.C, v.grain_channels(par), [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
         double acc = 0;
         for (int64_t n = 0; n < v.N; ++n) {
@@ -45,15 +45,15 @@ Tensor channel_sum(int threads, const Tensor& gy) {
   });
 }
 
-Tensor channel_affine(int threads, const Tensor& x, const Tensor& a, const Tensor& b) {
+Tensor channel_affine(const Parallel& par, const Tensor& x, const Tensor& a, const Tensor& b) {
   const ChannelView v = channel_view(x, "channel_affine");
   return dispatch_float(x, "channel_affine", [&](auto t) {
     using T = decltype(t);
     Tensor y = Tensor::empty(x.shape(), x.dtype());
     const T *X = x.data<T>(), *A = a.data<T>(), *B = b.defined() ? b.data<T>() : nullptr;
     T* Y = y.data<T>();
-    const int64_t grain = grain_for(v.R, kMinElementsPerThread);
-    parallel_for(threads, v.N * v.C, grain, [&](int64_t p0, int64_t p1) {
+    const int64_t grain = par.elements_grain(v.R);
+    parallel_for(par.threads, v.N * v.C, grain, [&](int64_t p0, int64_t p1) {
       for (int64_t pl = p0; pl < p1; ++pl) {
         const int64_t c = pl % v.C;
         const T s = A[c], o = B ? B[c] : T(0);
@@ -66,8 +66,8 @@ Tensor channel_affine(int threads, const Tensor& x, const Tensor& a, const Tenso
   });
 }
 
-Tensor batchnorm_train_forward(int threads, const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
-                               Tensor& mean, Tensor& var_unbiased, Tensor& invstd, Tensor& xhat) {
+Tensor batchnorm_train_forward(const Parallel& par, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                               double eps, Tensor& mean, Tensor& var_unbiased, Tensor& invstd, Tensor& xhat) {
   const ChannelView v = channel_view(x, "batchnorm2d");
   return dispatch_float(x, "batchnorm2d", [&](auto t) {
     using T = decltype(t);
@@ -79,7 +79,7 @@ Tensor batchnorm_train_forward(int threads, const Tensor& x, const Tensor& gamma
     Tensor y = Tensor::empty(x.shape(), x.dtype());
     const T *X = x.data<T>(), *Gm = gamma.data<T>(), *Bt = beta.data<T>();
     T *XH = xhat.data<T>(), *Y = y.data<T>();
-    parallel_for(threads, v.C, v.grain_channels(), [&](int64_t c0, int64_t c1) {
+    parallel_for(par.threads, v.C, v.grain_channels(par), [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
         double s = 0, ss = 0;
         for (int64_t n = 0; n < v.N; ++n)
@@ -107,7 +107,7 @@ Tensor batchnorm_train_forward(int threads, const Tensor& x, const Tensor& gamma
   });
 }
 
-Tensor batchnorm_train_backward(int threads, const Tensor& gy, const Tensor& xhat, const Tensor& gamma,
+Tensor batchnorm_train_backward(const Parallel& par, const Tensor& gy, const Tensor& xhat, const Tensor& gamma,
                                 const Tensor& invstd, Tensor& ggamma, Tensor& gbeta) {
   const int64_t K = ref::tiles(gy, xhat, "batchnorm2d backward");
   const ChannelView v = channel_view(xhat, "batchnorm2d backward");
@@ -120,7 +120,7 @@ Tensor batchnorm_train_backward(int threads, const Tensor& gy, const Tensor& xha
     gbeta = Tensor::zeros({v.C}, gy.dtype());
     const T *G = gy.data<T>(), *XH = xhat.data<T>(), *Gm = gamma.data<T>(), *IS = invstd.data<T>();
     T *GX = gx.data<T>(), *GG = ggamma.data<T>(), *GB = gbeta.data<T>();
-    parallel_for(threads, v.C, v.grain_channels(K), [&](int64_t c0, int64_t c1) {
+    parallel_for(par.threads, v.C, v.grain_channels(par, K), [&](int64_t c0, int64_t c1) {
       for (int64_t k = 0; k < K; ++k)
         for (int64_t c = c0; c < c1; ++c) {
           const T* Gk = G + k * block;

@@ -18,14 +18,29 @@
 
 namespace sv::fast {
 
-// Below these amounts of work per thread, starting threads costs more than it saves.
-constexpr int64_t kMinElementsPerThread = 1 << 15;  // memory-bound loops, in elements
-constexpr int64_t kMinMacsPerThread = 1 << 20;      // GEMM, in multiply-adds
+// Below these amounts of work per thread (about a millisecond), starting threads costs
+// more than it saves. An idle machine would split smaller work profitably, but where other
+// processes hold the cores, each fork-join waits for a thread to be scheduled: measured on
+// the 2-core development machine under load, many small parallel regions made a small
+// ResNet's forward + backward 30x slower than one thread.
+constexpr int64_t kMinElementsPerThread = 1 << 20;  // memory-bound loops, in elements
+constexpr int64_t kMinMacsPerThread = 1 << 25;      // GEMM, in multiply-adds
 
 // The grain (items per thread) for items of `per_item` work each.
 inline int64_t grain_for(int64_t per_item, int64_t min_work) {
   return std::max<int64_t>(1, min_work / std::max<int64_t>(per_item, 1));
 }
+
+// How a fast kernel may split its work: over up to `threads` threads, in pieces of at
+// least min_elements elements (memory-bound loops) or min_macs multiply-adds (GEMM).
+// Tests lower the minimums to run the threaded paths on small tensors.
+struct Parallel {
+  int threads = 1;
+  int64_t min_elements = kMinElementsPerThread;
+  int64_t min_macs = kMinMacsPerThread;
+  int64_t elements_grain(int64_t per_item) const { return grain_for(per_item, min_elements); }
+  int64_t macs_grain(int64_t per_item) const { return grain_for(per_item, min_macs); }
+};
 
 // The number of threads a backend built with `requested` (<= 0: all) should use.
 inline int resolve_threads(int requested) {

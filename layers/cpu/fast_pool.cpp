@@ -16,8 +16,8 @@ namespace {
 
 // Calls f(p0, p1) over ranges of planes, split over threads by plane size.
 template <class F>
-void for_planes(int threads, int64_t planes, int64_t plane_size, F&& f) {
-  parallel_for(threads, planes, grain_for(plane_size, kMinElementsPerThread), f);
+void for_planes(const Parallel& par, int64_t planes, int64_t plane_size, F&& f) {
+  parallel_for(par.threads, planes, par.elements_grain(plane_size), f);
 }
 
 // [lo, hi) of the input rows (or columns) inside the window of output o, clamped to [0, in).
@@ -50,7 +50,7 @@ int64_t bin_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
 int64_t bin_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
 }  // namespace
 
-Tensor maxpool_forward(int threads, const Tensor& x, const Pool2dParams& p, Tensor& indices) {
+Tensor maxpool_forward(const Parallel& par, const Tensor& x, const Pool2dParams& p, Tensor& indices) {
   const Shape ys = pool2d_out_shape(x.shape(), p, "maxpool2d");
   return dispatch_float(x, "maxpool2d", [&](auto t) {
     using T = decltype(t);
@@ -60,7 +60,7 @@ Tensor maxpool_forward(int threads, const Tensor& x, const Pool2dParams& p, Tens
     const T* X = x.data<T>();
     T* Y = y.data<T>();
     int32_t* I = indices.data<int32_t>();
-    for_planes(threads, planes, H * W, [&](int64_t p0, int64_t p1) {
+    for_planes(par, planes, H * W, [&](int64_t p0, int64_t p1) {
       for (int64_t pl = p0; pl < p1; ++pl) {
         const T* xp = X + pl * H * W;
         for (int64_t oh = 0; oh < Ho; ++oh) {
@@ -87,7 +87,7 @@ Tensor maxpool_forward(int threads, const Tensor& x, const Pool2dParams& p, Tens
   });
 }
 
-Tensor maxpool_backward(int threads, const Tensor& gy, const Tensor& indices, const Shape& x_shape) {
+Tensor maxpool_backward(const Parallel& par, const Tensor& gy, const Tensor& indices, const Shape& x_shape) {
   SV_CHECK(indices.numel() > 0 && gy.numel() % indices.numel() == 0, ShapeError,
            "maxpool2d backward: gradient " + shape_str(gy.shape()) + " is not a whole number of copies of indices " +
                shape_str(indices.shape()));
@@ -99,7 +99,7 @@ Tensor maxpool_backward(int threads, const Tensor& gy, const Tensor& indices, co
     const T* G = gy.data<T>();
     const int32_t* I = indices.data<int32_t>();
     T* GX = gx.data<T>();
-    for_planes(threads, planes, plane_in, [&](int64_t p0, int64_t p1) {
+    for_planes(par, planes, plane_in, [&](int64_t p0, int64_t p1) {
       for (int64_t pl = p0; pl < p1; ++pl) {
         const int32_t* ip = I + (pl % idx_planes) * plane_out;
         const T* gp = G + pl * plane_out;
@@ -111,7 +111,7 @@ Tensor maxpool_backward(int threads, const Tensor& gy, const Tensor& indices, co
   });
 }
 
-Tensor avgpool_forward(int threads, const Tensor& x, const Pool2dParams& p) {
+Tensor avgpool_forward(const Parallel& par, const Tensor& x, const Pool2dParams& p) {
   const Shape ys = pool2d_out_shape(x.shape(), p, "avgpool2d");
   return dispatch_float(x, "avgpool2d", [&](auto t) {
     using T = decltype(t);
@@ -119,7 +119,7 @@ Tensor avgpool_forward(int threads, const Tensor& x, const Pool2dParams& p) {
     Tensor y = Tensor::empty(ys, x.dtype());
     const T* X = x.data<T>();
     T* Y = y.data<T>();
-    for_planes(threads, planes, H * W, [&](int64_t p0, int64_t p1) {
+    for_planes(par, planes, H * W, [&](int64_t p0, int64_t p1) {
       for (int64_t pl = p0; pl < p1; ++pl)
         for (int64_t oh = 0; oh < Ho; ++oh)
           for (int64_t ow = 0; ow < Wo; ++ow) {
@@ -134,7 +134,7 @@ Tensor avgpool_forward(int threads, const Tensor& x, const Pool2dParams& p) {
   });
 }
 
-Tensor avgpool_backward(int threads, const Tensor& gy, const Shape& x_shape, const Pool2dParams& p) {
+Tensor avgpool_backward(const Parallel& par, const Tensor& gy, const Shape& x_shape, const Pool2dParams& p) {
   const Shape ys = pool2d_out_shape(x_shape, p, "avgpool2d");
   SV_CHECK(gy.shape() == ys, ShapeError,
            "avgpool2d backward: gradient " + shape_str(gy.shape()) + " does not match output " + shape_str(ys));
@@ -144,7 +144,7 @@ Tensor avgpool_backward(int threads, const Tensor& gy, const Shape& x_shape, con
     Tensor gx = Tensor::zeros(x_shape, gy.dtype());
     const T* G = gy.data<T>();
     T* GX = gx.data<T>();
-    for_planes(threads, planes, H * W, [&](int64_t p0, int64_t p1) {
+    for_planes(par, planes, H * W, [&](int64_t p0, int64_t p1) {
       for (int64_t pl = p0; pl < p1; ++pl)
         for (int64_t oh = 0; oh < Ho; ++oh)
           for (int64_t ow = 0; ow < Wo; ++ow) {
@@ -158,14 +158,14 @@ Tensor avgpool_backward(int threads, const Tensor& gy, const Shape& x_shape, con
   });
 }
 
-Tensor adaptive_avgpool_forward(int threads, const Tensor& x, int out_h, int out_w) {
+Tensor adaptive_avgpool_forward(const Parallel& par, const Tensor& x, int out_h, int out_w) {
   return dispatch_float(x, "adaptive_avgpool2d", [&](auto t) {
     using T = decltype(t);
     const int64_t planes = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3);
     Tensor y = Tensor::empty({x.dim(0), x.dim(1), out_h, out_w}, x.dtype());
     const T* X = x.data<T>();
     T* Y = y.data<T>();
-    for_planes(threads, planes, H * W, [&](int64_t p0, int64_t p1) {
+    for_planes(par, planes, H * W, [&](int64_t p0, int64_t p1) {
       for (int64_t pl = p0; pl < p1; ++pl)
         for (int64_t oh = 0; oh < out_h; ++oh)
           for (int64_t ow = 0; ow < out_w; ++ow) {
@@ -181,7 +181,7 @@ Tensor adaptive_avgpool_forward(int threads, const Tensor& x, int out_h, int out
   });
 }
 
-Tensor adaptive_avgpool_backward(int threads, const Tensor& gy, const Shape& x_shape) {
+Tensor adaptive_avgpool_backward(const Parallel& par, const Tensor& gy, const Shape& x_shape) {
   check_ndim(gy, 4, "adaptive_avgpool2d backward", "gradient");
   SV_CHECK(
       gy.dim(0) == x_shape[0] && gy.dim(1) == x_shape[1], ShapeError,
@@ -193,7 +193,7 @@ Tensor adaptive_avgpool_backward(int threads, const Tensor& gy, const Shape& x_s
     Tensor gx = Tensor::zeros(x_shape, gy.dtype());
     const T* G = gy.data<T>();
     T* GX = gx.data<T>();
-    for_planes(threads, planes, H * W, [&](int64_t p0, int64_t p1) {
+    for_planes(par, planes, H * W, [&](int64_t p0, int64_t p1) {
       for (int64_t pl = p0; pl < p1; ++pl)
         for (int64_t oh = 0; oh < out_h; ++oh)
           for (int64_t ow = 0; ow < out_w; ++ow) {
