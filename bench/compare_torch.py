@@ -16,7 +16,10 @@ What is timed (best of --repeats, wall clock):
             PyTorch (a): one forward, K calls of autograd.grad(..., retain_graph=True)
             PyTorch (b): one forward, autograd.grad(..., is_grads_batched=True) (vmap)
 Both sides use every core of the machine (torch.set_num_threads); PyTorch's parameters are
-frozen (requires_grad False) so that its backward computes input gradients only. Results are checked
+frozen (requires_grad False) so that its backward computes input gradients only.
+Both use OpenMP (libgomp): on a machine busy with other work, its default spin-waiting
+dominates the timings (PyTorch's backward most of all), so also run with
+OMP_WAIT_POLICY=passive and report both; a quiet machine is the fair comparison. Results are checked
 against each other before anything is timed; the ratios are PyTorch time / sharedvis time
 (> 1: sharedvis is faster), against the faster PyTorch method for vjp.
 """
