@@ -133,7 +133,7 @@ void pair_block(std::ostringstream& o, const RunResult& r, const NeuronResult& n
   image_side(o, r, "ooc", p.ooc, p.png_ooc_image, p.png_ooc, p.ooc_recorded, p.ooc_predicted);
   image_side(o, r, "reference", p.ref, p.png_ref_image, p.png_ref, p.ref_recorded, p.ref_predicted);
   o << "<div class=info><b>" << esc(n.name) << ", pair " << k + 1 << "</b><br>similarity " << num(p.similarity)
-    << "<br>shared response R<sub>α</sub>: ooc " << num(p.shared_ooc) << ", reference " << num(p.shared_ref)
+    << "<br>shared response R<sub>α</sub>: ooc " << sci(p.shared_ooc) << ", reference " << sci(p.shared_ref)
     << "<br>shared dims (α &gt; 0): " << p.shared_dims;
   if (!p.top_dims.empty()) {
     o << "<br>top dims:";
