@@ -5,6 +5,7 @@
 // R = Cg*KH*KW, L = the tile's output pixels (see fast_im2col.h); then
 //   forward          y_g (Og, L)   = w_g (Og, R) * col
 //   backward data    col           = w_g^T (R, Og) * gy_g (Og, L),  gx += col2im(col)
+//                    (for stride 1: a forward convolution of gy, see data_grad_is_forward_conv)
 //   backward filter  gw_g (Og, R) += gy_g (Og, L) * col^T
 // A tile of one image reads and writes its rows of y[n] (an (O, Ho*Wo) matrix) in place;
 // a tile of m > 1 images gathers / scatters the (Og, L) operand through a scratch matrix.
@@ -163,6 +164,31 @@ void scatter_rows(const ConvGeom& g, const T* mat, const Tile& t, int64_t grp, T
       std::memcpy(Y + ((t.n0 + i) * g.O + grp * g.Og + o) * P, mat + (o * t.m + i) * P, P * sizeof(T));
 }
 
+// A stride-1 convolution's data gradient is itself a stride-1 convolution: of gy with the
+// kernel flipped in space and transposed in channels, padded by dil*(k-1) - pad on each
+// side (the "full" convolution). Run through the forward path, its GEMM sums over
+// Og*KH*KW instead of Og, and gx is written once instead of added into by col2im.
+bool data_grad_is_forward_conv(const ConvGeom& g) {
+  const Conv2dParams& p = g.p;
+  return !g.pointwise() && p.stride_h == 1 && p.stride_w == 1 && p.pad_h <= p.dil_h * (g.KH - 1) &&
+         p.pad_w <= p.dil_w * (g.KW - 1);
+}
+
+// w (O, Cg, KH, KW) -> (C, Og, KH, KW): wt[grp*Cg + c, o, kh, kw] = w[grp*Og + o, c, KH-1-kh, KW-1-kw]
+template <class T>
+Tensor flip_transpose(const ConvGeom& g, const Tensor& w) {
+  Tensor wt = Tensor::empty({g.C, g.Og, g.KH, g.KW}, w.dtype());
+  const T* W = w.data<T>();
+  T* WT = wt.data<T>();
+  const int64_t KK = g.KH * g.KW;
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    for (int64_t o = 0; o < g.Og; ++o)
+      for (int64_t c = 0; c < g.Cg; ++c)
+        for (int64_t k = 0; k < KK; ++k)
+          WT[((grp * g.Cg + c) * g.Og + o) * KK + k] = W[((grp * g.Og + o) * g.Cg + c) * KK + (KK - 1 - k)];
+  return wt;
+}
+
 void check_grad_shape(const Tensor& gy, const ConvGeom& g) {
   const Shape ys{g.N, g.O, g.Ho, g.Wo};
   SV_CHECK(gy.shape() == ys, ShapeError,
@@ -210,6 +236,13 @@ Tensor conv2d_backward_data(const Parallel& par, const Tensor& gy, const Tensor&
                             const Conv2dParams& p) {
   const ConvGeom g = conv_geom(x_shape, w.shape(), p);
   check_grad_shape(gy, g);
+  if (data_grad_is_forward_conv(g)) {
+    Conv2dParams full = p;
+    full.pad_h = p.dil_h * static_cast<int>(g.KH - 1) - p.pad_h;
+    full.pad_w = p.dil_w * static_cast<int>(g.KW - 1) - p.pad_w;
+    const Tensor wt = dispatch_float(w, "conv2d", [&](auto tag) { return flip_transpose<decltype(tag)>(g, w); });
+    return conv2d_forward(par, gy, wt, Tensor(), full);
+  }
   const SingleThreadedBlas blas;
   return dispatch_float(gy, "conv2d", [&](auto tag) {
     using T = decltype(tag);

@@ -57,14 +57,14 @@ void im2col(const T* x, const ConvGeom& g, T* col, int64_t ldcol, int64_t r0, in
   for_each_row(
       g, r0, r1,
       [&](int64_t r, int64_t c, int64_t oh, int64_t ih, Span s, int64_t off) {
-        T* dst = col + r * ldcol + oh * Wo;
-        const T* src = x + (c * g.H + ih) * g.W;  // input column of ow: ow*sw + off
-        std::fill(dst, dst + s.lo, T(0));
+        T* __restrict dst = col + r * ldcol + oh * Wo;
+        const T* __restrict src = x + (c * g.H + ih) * g.W;  // input column of ow: ow*sw + off
+        for (int64_t ow = 0; ow < s.lo; ++ow) dst[ow] = T(0);
         if (sw == 1)
-          std::copy(src + s.lo + off, src + s.hi + off, dst + s.lo);
+          for (int64_t ow = s.lo; ow < s.hi; ++ow) dst[ow] = src[ow + off];
         else
           for (int64_t ow = s.lo; ow < s.hi; ++ow) dst[ow] = src[ow * sw + off];
-        std::fill(dst + s.hi, dst + Wo, T(0));
+        for (int64_t ow = s.hi; ow < Wo; ++ow) dst[ow] = T(0);
       },
       [&](int64_t r, int64_t oh) { std::fill_n(col + r * ldcol + oh * Wo, Wo, T(0)); });
 }
@@ -75,9 +75,12 @@ void col2im(const T* col, int64_t ldcol, const ConvGeom& g, T* gx, int64_t c0, i
   for_each_row(
       g, c0 * KK, c1 * KK,
       [&](int64_t r, int64_t c, int64_t oh, int64_t ih, Span s, int64_t off) {
-        const T* src = col + r * ldcol + oh * Wo;
-        T* dst = gx + (c * g.H + ih) * g.W;
-        for (int64_t ow = s.lo; ow < s.hi; ++ow) dst[ow * sw + off] += src[ow];
+        const T* __restrict src = col + r * ldcol + oh * Wo;
+        T* __restrict dst = gx + (c * g.H + ih) * g.W;
+        if (sw == 1)
+          for (int64_t ow = s.lo; ow < s.hi; ++ow) dst[ow + off] += src[ow];
+        else
+          for (int64_t ow = s.lo; ow < s.hi; ++ow) dst[ow * sw + off] += src[ow];
       },
       [](int64_t, int64_t) {});
 }
