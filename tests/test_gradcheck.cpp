@@ -70,6 +70,8 @@ TEST(GradCheck, Conv2dPointwiseAndStemLike) {
 
 TEST(GradCheck, Conv2dFastBackendFloat64) {
   check_conv({3, 4, 6, 7}, {6, 2, 3, 3}, conv_params(2, 1, 1, 1, 1, 2, 2), true, false);
+  check_conv({2, 4, 6, 7}, {6, 2, 3, 3}, conv_params(1, 1, 1, 2, 1, 2, 2), false,
+             false);  // stride 1: the flipped-kernel path
   check_conv({2, 5, 4, 3}, {3, 5, 1, 1}, conv_params(1, 1, 0, 0), false, false);
 }
 
