@@ -2,6 +2,7 @@
 // |fast - ref| <= atol + rtol * |ref|, over odd shapes, groups, strides, dilations, padding,
 // K-stacked batches, and 1, 2 and 3 threads (tiles side by side, one tile split over the
 // threads, more threads than images).
+#include <atomic>
 #include <random>
 
 #include "layers/cpu/cpu_backend.h"
@@ -280,6 +281,30 @@ TEST(FastPath, AvgPoolAndAdaptiveAvgPool) {
       expect_match(f->adaptive_avgpool_backward(gy, c.x), be.ref->adaptive_avgpool_backward(gy, c.x),
                    "adaptive backward " + what);
     }
+  }
+}
+
+// The pool behind the threaded paths: every item runs exactly once, on a worker id below
+// the thread count, over many consecutive runs; a nested run() runs inline.
+TEST(FastPath, WorkerPoolRunsEveryItemOnce) {
+  for (int threads : {2, 3}) {
+    fast::WorkerPool pool(threads);
+    ASSERT_EQ(pool.threads(), threads);
+    for (int64_t n : {1, 2, 7, 1000}) {
+      for (int rep = 0; rep < 20; ++rep) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        std::atomic<int> bad_worker{0};
+        pool.run(n, [&](int64_t i, int worker) {
+          hits[static_cast<size_t>(i)]++;
+          if (worker < 0 || worker >= threads) bad_worker++;
+        });
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << "item " << i;
+        ASSERT_EQ(bad_worker.load(), 0);
+      }
+    }
+    std::atomic<int> inner{0};
+    pool.run(4, [&](int64_t, int) { pool.run(5, [&](int64_t, int) { inner++; }); });
+    EXPECT_EQ(inner.load(), 20);
   }
 }
 

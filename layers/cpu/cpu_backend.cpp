@@ -13,10 +13,15 @@ void check_host(const Tensor& t, const char* op) {
 }
 }  // namespace
 
-CpuBackend::CpuBackend(bool reference, int threads) : reference_(reference) {
-  par_.threads = fast::resolve_threads(threads);
+CpuBackend::CpuBackend(bool reference, int threads) : CpuBackend(reference, fast::Parallel{threads, 0, 0, nullptr}) {}
+
+CpuBackend::CpuBackend(bool reference, const fast::Parallel& par) : reference_(reference), par_(par) {
+  par_.threads = fast::resolve_threads(par.threads);
+  if (par_.min_elements <= 0) par_.min_elements = fast::kMinElementsPerThread;
+  if (par_.min_macs <= 0) par_.min_macs = fast::kMinMacsPerThread;
+  if (!reference_ && par_.threads > 1) pool_ = std::make_unique<fast::WorkerPool>(par_.threads);
+  par_.pool = pool_.get();
 }
-CpuBackend::CpuBackend(bool reference, const fast::Parallel& par) : reference_(reference), par_(par) {}
 
 Tensor CpuBackend::empty(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype); }
 Tensor CpuBackend::zeros(const Shape& shape, DType dtype) { return Tensor::zeros(shape, dtype); }

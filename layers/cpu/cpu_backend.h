@@ -1,7 +1,9 @@
 // The CPU backends: reference (plain loops, layers/cpu/reference.h, single-threaded) and
-// fast (im2col + BLAS GEMM and OpenMP threads, layers/cpu/fast.h). The kernels that have no
+// fast (im2col + BLAS GEMM and a pool of threads, layers/cpu/fast.h). The kernels that have no
 // fast version (interpolate, reductions to scalars, softmax) are the reference ones in both.
 #pragma once
+#include <memory>
+
 #include "autodiff/backend.h"
 #include "layers/cpu/fast_parallel.h"
 
@@ -9,9 +11,11 @@ namespace sv {
 
 class CpuBackend : public Backend {
  public:
-  // threads: how many the fast kernels use; <= 0 means all (OpenMP's default).
+  // threads: how many the fast kernels use; <= 0 means one per core.
   explicit CpuBackend(bool reference, int threads = 0);
-  // With explicit work splitting (tests run the threaded paths on small tensors with it).
+  // With explicit work splitting (tests run the threaded paths on small tensors with it):
+  // par.threads <= 0 means one per core, min_* <= 0 the defaults; par.pool is ignored (the
+  // backend owns its pool).
   CpuBackend(bool reference, const fast::Parallel& par);
   Device device() const override { return Device::CPU; }
   std::string name() const override { return reference_ ? "cpu-reference" : "cpu"; }
@@ -63,6 +67,7 @@ class CpuBackend : public Backend {
 
  private:
   bool reference_;
+  std::unique_ptr<fast::WorkerPool> pool_;  // the fast kernels' helper threads
   fast::Parallel par_;
 };
 

@@ -1,5 +1,5 @@
 // The fast CPU kernels: convolution and linear through im2col + BLAS GEMM, the hot
-// elementwise, pooling and per-channel kernels split over threads with OpenMP.
+// elementwise, pooling and per-channel kernels split over threads (fast_parallel.h).
 // Semantics of each kernel: the Backend method of the same name (autodiff/backend.h);
 // each is tested against its reference in layers/cpu/reference.h. float32 and float64.
 // `par` says how many threads a kernel may use and how finely it may split its work.

@@ -43,7 +43,7 @@ struct Plan {
   int64_t nb, band, bands, chunks;
   bool bands_apart;
   int workers;
-  Parallel inner;
+  Parallel outer, inner;  // threads for the tiles, and within a tile
 };
 // bands_independent: tiles of one image may run at the same time (not so for the data
 // gradient, whose bands add into overlapping input rows).
@@ -71,8 +71,8 @@ Plan make_plan(const ConvGeom& g, size_t elem, const Parallel& par, bool bands_i
     pl.bands = 1;
   }
   pl.workers = side_by_side ? threads : 1;
-  pl.inner = par;
-  pl.inner.threads = side_by_side ? 1 : threads;
+  pl.outer = side_by_side ? par : par.serial();
+  pl.inner = side_by_side ? par.serial() : par;
   return pl;
 }
 
@@ -96,10 +96,10 @@ void for_each_tile(const Plan& pl, const ConvGeom& g, Body&& body) {
   if (pl.workers == 1) {
     for (int64_t c = 0; c < pl.chunks; ++c) chunk(c, 0);
   } else if (pl.bands_apart) {
-    parallel_dynamic(pl.workers, pl.chunks * pl.bands,
+    parallel_dynamic(pl.outer, pl.chunks * pl.bands,
                      [&](int64_t u, int worker) { body(tile(u / pl.bands, u % pl.bands), worker); });
   } else {
-    parallel_dynamic(pl.workers, pl.chunks, chunk);
+    parallel_dynamic(pl.outer, pl.chunks, chunk);
   }
 }
 
@@ -133,7 +133,7 @@ const T* columns(const ConvGeom& g, const T* X, const Tile& t, int64_t grp, T* c
   }
   const ConvGeom b = band_geom(g, t.oh0, t.oh1);
   ld = t.columns(g);
-  parallel_for(par.threads, g.rows(), par.elements_grain(ld), [&](int64_t r0, int64_t r1) {
+  parallel_for(par, g.rows(), par.elements_grain(ld), [&](int64_t r0, int64_t r1) {
     for (int64_t i = 0; i < t.m; ++i) im2col(x0 + i * g.C * HW, b, col + i * b.out_plane(), ld, r0, r1);
   });
   return col;
@@ -267,7 +267,7 @@ Tensor conv2d_backward_data(const Parallel& par, const Tensor& gy, const Tensor&
         T* col = s.col(wk);
         gemm_rows(pl.inner, true, false, R, L, g.Og, T(1), A, R, gyg, ldg, T(0), col, L);
         const int64_t grain = pl.inner.elements_grain(g.KH * g.KW * L);
-        parallel_for(pl.inner.threads, g.Cg, grain, [&](int64_t c0, int64_t c1) {
+        parallel_for(pl.inner, g.Cg, grain, [&](int64_t c0, int64_t c1) {
           for (int64_t i = 0; i < t.m; ++i) col2im(col + i * b.out_plane(), L, b, gx0 + i * g.C * HW, c0, c1);
         });
       }

@@ -21,7 +21,7 @@ Tensor linear_forward(const Parallel& par, const Tensor& x, const Tensor& w, con
     Tensor y = Tensor::empty({N, O}, x.dtype());
     const T *X = x.data<T>(), *Wt = w.data<T>(), *B = b.defined() ? b.data<T>() : nullptr;
     T* Y = y.data<T>();
-    parallel_for(par.threads, N, par.macs_grain(I * O), [&](int64_t n0, int64_t n1) {
+    parallel_for(par, N, par.macs_grain(I * O), [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n)
         if (B)
           std::copy(B, B + O, Y + n * O);
@@ -41,7 +41,7 @@ Tensor linear_backward_data(const Parallel& par, const Tensor& gy, const Tensor&
     Tensor gx = Tensor::zeros({N, I}, gy.dtype());
     const T *G = gy.data<T>(), *Wt = w.data<T>();
     T* GX = gx.data<T>();
-    parallel_for(par.threads, N, par.macs_grain(I * O), [&](int64_t n0, int64_t n1) {
+    parallel_for(par, N, par.macs_grain(I * O), [&](int64_t n0, int64_t n1) {
       if (O > 0 && I > 0) gemm(false, false, n1 - n0, I, O, T(1), G + n0 * O, O, Wt, I, T(0), GX + n0 * I, I);
     });
     return gx;
@@ -56,7 +56,7 @@ Tensor linear_backward_weight(const Parallel& par, const Tensor& x, const Tensor
     Tensor gw = Tensor::zeros({O, I}, x.dtype());
     const T *G = gy.data<T>(), *X = x.data<T>();
     T* GW = gw.data<T>();
-    parallel_for(par.threads, O, par.macs_grain(N * I), [&](int64_t o0, int64_t o1) {
+    parallel_for(par, O, par.macs_grain(N * I), [&](int64_t o0, int64_t o1) {
       if (N > 0 && I > 0) gemm(true, false, o1 - o0, I, N, T(1), G + o0, O, X, I, T(0), GW + o0 * I, I);
     });
     return gw;

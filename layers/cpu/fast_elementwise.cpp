@@ -15,7 +15,7 @@ template <class T, class F>
 Tensor generate(const Parallel& par, const Tensor& like, F&& f) {
   Tensor y = Tensor::empty(like.shape(), like.dtype());
   T* Y = y.data<T>();
-  parallel_for(par.threads, y.numel(), par.min_elements, [&](int64_t b, int64_t e) {
+  parallel_for(par, y.numel(), par.min_elements, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) Y[i] = f(i);
   });
   return y;
@@ -28,7 +28,7 @@ Tensor tiled(const Parallel& par, const Tensor& g, const Tensor& m, F&& f) {
   const T *G = g.data<T>(), *Mv = m.data<T>();
   T* Y = y.data<T>();
   const int64_t per = m.numel();
-  parallel_for(par.threads, y.numel(), par.min_elements, [&](int64_t b, int64_t e) {
+  parallel_for(par, y.numel(), par.min_elements, [&](int64_t b, int64_t e) {
     while (b < e) {
       const int64_t j0 = b % per, len = std::min(e - b, per - j0);
       for (int64_t j = 0; j < len; ++j) Y[b + j] = f(G[b + j], Mv[j0 + j]);
@@ -73,7 +73,7 @@ void axpy_(const Parallel& par, Tensor& y, const Tensor& x, double alpha) {
     T* Y = y.data<T>();
     const T* X = x.data<T>();
     const T a = static_cast<T>(alpha);
-    parallel_for(par.threads, y.numel(), par.min_elements, [&](int64_t b, int64_t e) {
+    parallel_for(par, y.numel(), par.min_elements, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) Y[i] += a * X[i];
     });
     return 0;

@@ -2,7 +2,7 @@
 //   C (M,N) = alpha * op(A) (M,K) * op(B) (K,N) + beta * C
 // with op = transpose when ta / tb. lda, ldb, ldc are the row strides of A, B, C as stored.
 //
-// Threads: the fast kernels split their work over OpenMP threads and call GEMM from each
+// Threads: the fast kernels split their work over their own threads and call GEMM from each
 // thread, so OpenBLAS must not start threads of its own (its pool and ours would fight
 // for the cores, and concurrent multi-threaded calls serialize on OpenBLAS's lock).
 // SingleThreadedBlas holds OpenBLAS at one thread for its lifetime and then restores
@@ -37,7 +37,7 @@ void gemm_rows(const Parallel& par, bool ta, bool tb, int64_t M, int64_t N, int6
                const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   constexpr int64_t kMinRows = 16;
   const int64_t grain = std::max(kMinRows, par.macs_grain(N * K));
-  parallel_for(par.threads, M, grain, [&](int64_t m0, int64_t m1) {
+  parallel_for(par, M, grain, [&](int64_t m0, int64_t m1) {
     gemm(ta, tb, m1 - m0, N, K, alpha, A + (ta ? m0 : m0 * lda), lda, B, ldb, beta, C + m0 * ldc, ldc);
   });
 }

@@ -31,7 +31,7 @@ Tensor channel_sum(const Parallel& par, const Tensor& gy) {
     Tensor s = Tensor::empty({v.C}, gy.dtype());
     const T* G = gy.data<T>();
     T* S = s.data<T>();
-    parallel_for(par.threads, v.C, v.grain_channels(par), [&](int64_t c0, int64_t c1) {
+    parallel_for(par, v.C, v.grain_channels(par), [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
         double acc = 0;
         for (int64_t n = 0; n < v.N; ++n) {
@@ -53,7 +53,7 @@ Tensor channel_affine(const Parallel& par, const Tensor& x, const Tensor& a, con
     const T *X = x.data<T>(), *A = a.data<T>(), *B = b.defined() ? b.data<T>() : nullptr;
     T* Y = y.data<T>();
     const int64_t grain = par.elements_grain(v.R);
-    parallel_for(par.threads, v.N * v.C, grain, [&](int64_t p0, int64_t p1) {
+    parallel_for(par, v.N * v.C, grain, [&](int64_t p0, int64_t p1) {
       for (int64_t pl = p0; pl < p1; ++pl) {
         const int64_t c = pl % v.C;
         const T s = A[c], o = B ? B[c] : T(0);
@@ -79,7 +79,7 @@ Tensor batchnorm_train_forward(const Parallel& par, const Tensor& x, const Tenso
     Tensor y = Tensor::empty(x.shape(), x.dtype());
     const T *X = x.data<T>(), *Gm = gamma.data<T>(), *Bt = beta.data<T>();
     T *XH = xhat.data<T>(), *Y = y.data<T>();
-    parallel_for(par.threads, v.C, v.grain_channels(par), [&](int64_t c0, int64_t c1) {
+    parallel_for(par, v.C, v.grain_channels(par), [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
         double s = 0, ss = 0;
         for (int64_t n = 0; n < v.N; ++n)
@@ -120,7 +120,7 @@ Tensor batchnorm_train_backward(const Parallel& par, const Tensor& gy, const Ten
     gbeta = Tensor::zeros({v.C}, gy.dtype());
     const T *G = gy.data<T>(), *XH = xhat.data<T>(), *Gm = gamma.data<T>(), *IS = invstd.data<T>();
     T *GX = gx.data<T>(), *GG = ggamma.data<T>(), *GB = gbeta.data<T>();
-    parallel_for(par.threads, v.C, v.grain_channels(par, K), [&](int64_t c0, int64_t c1) {
+    parallel_for(par, v.C, v.grain_channels(par, K), [&](int64_t c0, int64_t c1) {
       for (int64_t k = 0; k < K; ++k)
         for (int64_t c = c0; c < c1; ++c) {
           const T* Gk = G + k * block;

@@ -1,28 +1,34 @@
-// Threads for the fast CPU kernels: one OpenMP helper, so that no kernel carries pragmas.
+// Threads for the fast CPU kernels: a small pool owned by the backend, and two loops.
 //
-// parallel_for(threads, n, grain, f) splits [0, n) into at most `threads` contiguous
-// ranges of at least `grain` items and calls f(begin, end) on each, in parallel when
-// OpenMP is built in. Ranges are disjoint: a kernel that writes only its own range
-// needs no synchronization. Built without OpenMP it calls f(0, n) once.
-// parallel_dynamic(threads, n, f) calls f(i, thread) for each i, handing the items out one
-// at a time to whichever thread is free: for a few large items, it keeps the threads busy
-// when one of them is slowed down (by an uneven item or another process on its core).
+// parallel_for(par, n, grain, f) splits [0, n) into at most par.threads contiguous ranges
+// of at least `grain` items and calls f(begin, end) on each. Ranges are disjoint: a kernel
+// that writes only its own range needs no synchronization.
+// parallel_dynamic(par, n, f) calls f(i, worker) for each i in [0, n), handing the items
+// out one at a time to whichever thread is free; worker in [0, par.threads) names the
+// thread (for per-thread scratch).
+//
+// Why not OpenMP: an OpenMP parallel region ends when every thread of its team has
+// arrived, also a thread that found no work because it was not yet running. On the 2-core
+// development machine, with other processes holding the cores, that wait was a scheduler
+// time slice (3-5 ms) per region: a 1x1 convolution took 8 ms on 2 threads and 3 ms on
+// one, the K-stacked backward of a small ResNet 89 ms against 39 ms. The pool below is
+// help-first instead: the calling thread works through the items itself, helpers join in
+// as they wake up, and run() waits only for items a helper has actually taken.
 #pragma once
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 namespace sv::fast {
 
 // Below these amounts of work per thread (about a millisecond), starting threads costs
-// more than it saves. An idle machine would split smaller work profitably, but where other
-// processes hold the cores, each fork-join waits for a thread to be scheduled: measured on
-// the 2-core development machine under load, many small parallel regions made a small
-// ResNet's forward + backward 30x slower than one thread.
+// more than it saves.
 constexpr int64_t kMinElementsPerThread = 1 << 20;  // memory-bound loops, in elements
 constexpr int64_t kMinMacsPerThread = 1 << 25;      // GEMM, in multiply-adds
 
@@ -31,64 +37,77 @@ inline int64_t grain_for(int64_t per_item, int64_t min_work) {
   return std::max<int64_t>(1, min_work / std::max<int64_t>(per_item, 1));
 }
 
-// How a fast kernel may split its work: over up to `threads` threads, in pieces of at
-// least min_elements elements (memory-bound loops) or min_macs multiply-adds (GEMM).
-// Tests lower the minimums to run the threaded paths on small tensors.
+// The number of threads a backend built with `requested` (<= 0: all cores) should use.
+inline int resolve_threads(int requested) {
+  return requested > 0 ? requested : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// threads - 1 helper threads that sleep until run() hands them items. One run() at a time:
+// a run() while another is in progress (nested, or from a second thread) runs inline.
+class WorkerPool {
+ public:
+  explicit WorkerPool(int threads);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+  int threads() const { return static_cast<int>(helpers_.size()) + 1; }
+  // Calls f(i, worker) for every i in [0, n); the caller is worker 0. Returns when all are done.
+  void run(int64_t n, const std::function<void(int64_t, int)>& f);
+
+ private:
+  struct Job {
+    const std::function<void(int64_t, int)>* f;
+    int64_t n;
+    std::atomic<int64_t> next{0}, done{0};
+  };
+  static void work(Job& job, int worker);
+  void helper(int worker);
+
+  std::mutex run_mutex_;  // one run() at a time
+  std::mutex mutex_;      // guards job_, generation_, stop_
+  std::condition_variable wake_;
+  std::shared_ptr<Job> job_;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  std::vector<std::thread> helpers_;
+};
+
+// How a fast kernel may split its work: over up to `threads` threads (the pool's, which
+// has exactly that many when threads > 1), in pieces of at least min_elements elements
+// (memory-bound loops) or min_macs multiply-adds (GEMM). Tests lower the minimums to run
+// the threaded paths on small tensors.
 struct Parallel {
   int threads = 1;
   int64_t min_elements = kMinElementsPerThread;
   int64_t min_macs = kMinMacsPerThread;
+  WorkerPool* pool = nullptr;
   int64_t elements_grain(int64_t per_item) const { return grain_for(per_item, min_elements); }
   int64_t macs_grain(int64_t per_item) const { return grain_for(per_item, min_macs); }
+  Parallel serial() const {
+    Parallel p = *this;
+    p.threads = 1;
+    return p;
+  }
 };
 
-// The number of threads a backend built with `requested` (<= 0: all) should use.
-inline int resolve_threads(int requested) {
-#ifdef _OPENMP
-  return requested > 0 ? requested : omp_get_max_threads();
-#else
-  (void)requested;
-  return 1;
-#endif
-}
-
 template <class F>
-void parallel_for(int threads, int64_t n, int64_t grain, F&& f) {
+void parallel_for(const Parallel& par, int64_t n, int64_t grain, F&& f) {
   if (n <= 0) return;
-  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads, n / std::max<int64_t>(grain, 1)));
-  if (parts == 1) {
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(par.threads, n / std::max<int64_t>(grain, 1)));
+  if (parts == 1 || par.pool == nullptr) {
     f(int64_t{0}, n);
     return;
   }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(static_cast <int>(parts))
-  {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t begin = n * t / nt, end = n * (t + 1) / nt;
-    if (begin < end) f(begin, end);
-  }
-#else
-  f(int64_t{0}, n);
-#endif
+  par.pool->run(parts, [&](int64_t t, int) { f(n * t / parts, n * (t + 1) / parts); });
 }
 
 template <class F>
-void parallel_dynamic(int threads, int64_t n, F&& f) {
-  const int t = static_cast<int>(std::min<int64_t>(threads, n));
-  if (t <= 1) {
+void parallel_dynamic(const Parallel& par, int64_t n, F&& f) {
+  if (par.threads <= 1 || par.pool == nullptr || n <= 1) {
     for (int64_t i = 0; i < n; ++i) f(i, 0);
     return;
   }
-#ifdef _OPENMP
-  std::atomic<int64_t> next{0};
-#pragma omp parallel num_threads(t)
-  {
-    const int me = omp_get_thread_num();
-    for (int64_t i = next++; i < n; i = next++) f(i, me);
-  }
-#else
-  for (int64_t i = 0; i < n; ++i) f(i, 0);
-#endif
+  par.pool->run(n, [&](int64_t i, int worker) { f(i, worker); });
 }
 
 }  // namespace sv::fast

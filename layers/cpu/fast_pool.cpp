@@ -17,7 +17,7 @@ namespace {
 // Calls f(p0, p1) over ranges of planes, split over threads by plane size.
 template <class F>
 void for_planes(const Parallel& par, int64_t planes, int64_t plane_size, F&& f) {
-  parallel_for(par.threads, planes, par.elements_grain(plane_size), f);
+  parallel_for(par, planes, par.elements_grain(plane_size), f);
 }
 
 // [lo, hi) of the input rows (or columns) inside the window of output o, clamped to [0, in).
