@@ -23,6 +23,7 @@ const std::vector<ArchEntry>& arch_registry() {
       {"resnet50", [](int nc, int ic) { return resnet(50, nc, ic); }, "conv1.weight", "fc.weight"},
       {"resnet101", [](int nc, int ic) { return resnet(101, nc, ic); }, "conv1.weight", "fc.weight"},
       {"resnet152", [](int nc, int ic) { return resnet(152, nc, ic); }, "conv1.weight", "fc.weight"},
+      {"fmnist_cnn", fmnist_cnn, "features.0.weight", "classifier.4.weight"},
   };
   return table;
 }
