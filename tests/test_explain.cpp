@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apps/shape_probe.h"
 #include "apps/io/csv.h"
 #include "apps/io/image.h"
 #include "apps/io/npy.h"
@@ -493,10 +494,15 @@ TEST_F(ExplainCli, RecordedResponsesEndToEnd) {
   }
   // The ooc images are the top ones by recorded response (mean of the repeats).
   EXPECT_GE(n1["pairs"][0]["ooc"]["recorded"].get<double>(), n1["pairs"][1]["ooc"]["recorded"].get<double>());
-  // readout.safetensors: w (2 fitted neurons, 32 channels of features.6), shared mu/sigma.
+  // readout.safetensors: w (2 fitted neurons, the channels of features.6), shared mu/sigma.
+  Model m = load_model(model);
+  int64_t channels = 0;
+  for (const LayerShape& l : layer_output_shapes(m, {1, 1, 28, 28}))
+    if (l.name == "features.6") channels = l.shape.at(1);
+  ASSERT_GT(channels, 0);
   SafetensorsReader rf((out / "readout.safetensors").string());
-  EXPECT_EQ(rf.find("w")->shape, (Shape{2, 32}));
-  EXPECT_EQ(rf.find("mu")->shape, (Shape{32}));
+  EXPECT_EQ(rf.find("w")->shape, (Shape{2, channels}));
+  EXPECT_EQ(rf.find("mu")->shape, (Shape{channels}));
   EXPECT_EQ(rf.metadata().at("layer"), "features.6");
   expect_links_exist(out);
   expect_nothing_written(dir.path / "never");  // sanity of the helper on a clean folder
