@@ -102,34 +102,4 @@ std::vector<int64_t> parse_dims(const std::string& s) {
   return dims;
 }
 
-// ---- progress line
-CliProgress::CliProgress(std::string label, std::string unit)
-    : label_(std::move(label)), unit_(std::move(unit)), tty_(::isatty(STDERR_FILENO) == 1) {
-  start_ = last_ = std::chrono::steady_clock::now();
-}
-
-CliProgress::~CliProgress() { finish(); }
-
-void CliProgress::update(int64_t done, int64_t total) {
-  if (!tty_) return;
-  const auto now = std::chrono::steady_clock::now();
-  const double elapsed = std::chrono::duration<double>(now - start_).count();
-  const bool last = done >= total;
-  if (elapsed < 1.0 || (!last && std::chrono::duration<double>(now - last_).count() < 0.2)) return;
-  last_ = now;
-  const double rate = done / std::max(elapsed, 1e-9);
-  const double left = rate > 0 ? (total - done) / rate : 0;
-  const int mins = static_cast<int>(left) / 60, secs = static_cast<int>(left) % 60;
-  std::fprintf(stderr, "\r%s: %lld/%lld %s (%.0f%%), %.2f %s/s, %d:%02d left   ", label_.c_str(),
-               static_cast<long long>(done), static_cast<long long>(total), unit_.c_str(),
-               total > 0 ? 100.0 * done / total : 100.0, rate, unit_.c_str(), mins, secs);
-  std::fflush(stderr);
-  drawn_ = true;
-}
-
-void CliProgress::finish() {
-  if (drawn_) std::fputc('\n', stderr);
-  drawn_ = false;
-}
-
 }  // namespace sv

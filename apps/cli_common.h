@@ -1,10 +1,9 @@
 // Helpers shared by the CLI subcommands: the common options (--model, --layer, --pool,
 // --device, --max-batch), opening a model on a backend, loading inputs (.npy tensors or
-// image files), parsing --dims, and a progress line for long runs.
+// image files) and parsing --dims.
 #pragma once
 #include <CLI/CLI.hpp>
 
-#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,26 +38,5 @@ Tensor load_inputs(const std::vector<std::string>& inputs, const ModelInfo& info
 
 // "0,5,17" -> {0, 5, 17}; ValueError on anything that is not a list of integers.
 std::vector<int64_t> parse_dims(const std::string& s);
-
-// "\r<label>: done/total unit (p%), rate unit/s, m:ss left" on stderr, when stderr is a
-// terminal and the run has lasted over a second; redrawn at most 5 times per second.
-class CliProgress {
- public:
-  CliProgress(std::string label, std::string unit);
-  ~CliProgress();
-  CliProgress(const CliProgress&) = delete;
-  CliProgress& operator=(const CliProgress&) = delete;
-  void update(int64_t done, int64_t total);
-  ProgressFn fn() {
-    return [this](int64_t d, int64_t t) { update(d, t); };
-  }
-  void finish();  // ends the line (if one was drawn)
-
- private:
-  std::string label_, unit_;
-  bool tty_;
-  bool drawn_ = false;
-  std::chrono::steady_clock::time_point start_, last_;
-};
 
 }  // namespace sv

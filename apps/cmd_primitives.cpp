@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "apps/cli_common.h"
+#include "apps/report/progress.h"
 #include "apps/commands.h"
 #include "apps/io/atomic_file.h"
 #include "apps/io/npy.h"
@@ -57,7 +58,7 @@ void run_features(const PrimitiveOptions& o) {
   check_output_path(o.out);
   Session s = open_session(o.model);
   const Tensor x = load_inputs(o.inputs, s.model.info);
-  CliProgress bar("features", "images");
+  ProgressLine bar("features", "images", true);
   Tensor f = features(s.model, *s.backend, o.layer.layer, parse_pool(o.layer.pool), x, o.model.max_batch, bar.fn());
   bar.finish();
   write_npy(o.out, f);
@@ -69,7 +70,7 @@ void run_vjp(const PrimitiveOptions& o) {
   Session s = open_session(o.model);
   const Tensor x = load_inputs(o.inputs, s.model.info);
   const Tensor G = read_cotangent(o.cotangent, x.dim(0));
-  CliProgress bar("vjp", "cotangents");
+  ProgressLine bar("vjp", "cotangents", true);
   Tensor r = vjp(s.model, *s.backend, o.layer.layer, parse_pool(o.layer.pool), x, G, o.model.max_batch, bar.fn());
   bar.finish();
   write_npy(o.out, r);
@@ -86,7 +87,7 @@ void run_ig(const PrimitiveOptions& o) {
   const Tensor G = read_cotangent(o.cotangent, x.dim(0));
   const Tensor baseline = make_baseline(o.baseline, x, s.model.info);
   const Pool pool = parse_pool(o.layer.pool);
-  CliProgress bar("ig", "points");  // interpolation points: images x steps
+  ProgressLine bar("ig", "points", true);  // interpolation points: images x steps
   Tensor S = integrated_gradients(s.model, *s.backend, o.layer.layer, pool, x, G, baseline, o.steps, rule,
                                   o.model.max_batch, bar.fn());
   bar.finish();
@@ -112,7 +113,7 @@ void run_jacobian(const PrimitiveOptions& o) {
   const std::vector<int64_t> dims = parse_dims(o.dims);
   Session s = open_session(o.model);
   const Tensor x = load_inputs(o.inputs, s.model.info);
-  CliProgress bar("jacobian", "rows");
+  ProgressLine bar("jacobian", "rows", true);
   Tensor J = jacobian(s.model, *s.backend, o.layer.layer, parse_pool(o.layer.pool), x, dims, o.model.max_batch, bar.fn());
   bar.finish();
   write_npy(o.out, J);

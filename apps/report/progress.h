@@ -3,6 +3,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace sv {
@@ -11,6 +12,10 @@ class ProgressLine {
  public:
   ProgressLine(std::string label, std::string unit, bool enabled);
   void update(int64_t done, int64_t total);
+  // update() as a callback for the primitives' progress argument.
+  std::function<void(int64_t, int64_t)> fn() {
+    return [this](int64_t done, int64_t total) { update(done, total); };
+  }
   // Ends the line (terminal only).
   void finish();
   static bool terminal();  // isatty(stderr)
