@@ -4,7 +4,7 @@ has torch 1.13 and torchvision 0.14; the C++ tests never need torch):
 
     /usr/bin/python3 tests/make_fixtures.py
 
-For each architecture family (alexnet, vgg11, vgg11_bn, resnet18, resnet50) the model has
+For every architecture (alexnet, vgg11-19 with and without bn, resnet18-152) the model has
 torchvision's real, full-size layers with portable pseudo-random weights (weights/README.md)
 that sv::init_portable rebuilds natively from the seed, so no weights are committed: each
 fixture holds only the inputs, the expected outputs and a few weight probes. PyTorch runs
@@ -47,6 +47,20 @@ FAMILIES = [
      [(1, "layer3", "avg"), (3, "layer4", "max"), (3, "fc", "none")]),
     ("resnet50", 3, 64, ["layer1.0.downsample", "layer2", "layer3.1.relu", "layer4", "avgpool", "fc"],
      [(1, "layer4", "max"), (3, "fc", "none")]),
+    # The deeper variants of each family, at 32x32 to keep the files small.
+    ("vgg13", 3, 32, ["features.9", "features", "classifier.1"], [(1, "features", "avg"), (3, "classifier", "none")]),
+    ("vgg16", 3, 32, ["features.15", "features", "classifier.4"],
+     [(1, "features.22", "max"), (3, "classifier.4", "none")]),
+    ("vgg19", 3, 32, ["features.17", "features", "classifier"], [(1, "features", "avg"), (3, "classifier", "none")]),
+    ("vgg13_bn", 3, 32, ["features.13", "features", "avgpool", "classifier.3"],
+     [(1, "features", "avg"), (3, "classifier.3", "none")]),
+    ("vgg16_bn", 3, 32, ["features.20", "features", "classifier"],
+     [(1, "features.30", "max"), (3, "classifier", "none")]),
+    ("vgg19_bn", 3, 32, ["features.25", "features", "classifier.4"],
+     [(1, "features", "avg"), (3, "classifier.4", "none")]),
+    ("resnet34", 3, 32, ["layer1", "layer2.3", "layer3", "layer4", "fc"], [(1, "layer3", "avg"), (3, "layer4", "max")]),
+    ("resnet101", 3, 32, ["layer2", "layer3.22", "layer4", "fc"], [(1, "layer4", "avg"), (3, "fc", "none")]),
+    ("resnet152", 3, 32, ["layer3.35", "layer4", "fc"], [(1, "layer4", "max"), (3, "fc", "none")]),
 ]
 NUM_CLASSES, BATCH = 10, 2
 

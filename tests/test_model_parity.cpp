@@ -1,5 +1,5 @@
-// Whole-model parity with PyTorch: the real torchvision architectures (alexnet, vgg11,
-// vgg11_bn, resnet18, resnet50) with portable pseudo-random weights, rebuilt natively by
+// Whole-model parity with PyTorch: every real torchvision architecture (alexnet, vgg11-19
+// with and without bn, resnet18-152) with portable pseudo-random weights, rebuilt natively by
 // sv::init_portable, run on the CPU backend and compared with the float64 PyTorch outputs
 // stored by tests/make_fixtures.py: features at several layers with each pooling (1e-4)
 // and vector-Jacobian products with K = 1 and K = 3 cotangents (1e-3). Errors are
@@ -130,7 +130,9 @@ TEST_P(ModelParity, FeaturesAndVjpsMatchPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ModelParity,
-                         ::testing::Values("alexnet", "vgg11", "vgg11_bn", "resnet18", "resnet50"),
+                         ::testing::Values("alexnet", "vgg11", "vgg11_bn", "resnet18", "resnet50", "vgg13", "vgg16",
+                                           "vgg19", "vgg13_bn", "vgg16_bn", "vgg19_bn", "resnet34", "resnet101",
+                                           "resnet152"),
                          [](const auto& info) { return info.param; });
 
 // A model file round trip through save_model / load_model keeps every tensor and the metadata.
