@@ -9,6 +9,7 @@
 #include "layers/cpu/dispatch.h"
 #include "layers/cpu/fast.h"
 #include "layers/cpu/fast_parallel.h"
+#include "layers/cpu/pool_windows.h"
 
 namespace sv::fast {
 
@@ -28,26 +29,6 @@ Range window(int64_t o, int stride, int pad, int kernel, int64_t in) {
   const int64_t start = o * stride - pad;
   return {std::max<int64_t>(start, 0), std::min<int64_t>(start + kernel, in)};
 }
-
-// torch's avg_pool2d window and divisor for output (oh, ow), as in the reference.
-struct AvgWindow {
-  Range h, w;
-  double divisor;
-};
-AvgWindow avg_window(int64_t oh, int64_t ow, int64_t H, int64_t W, const Pool2dParams& p) {
-  int64_t h0 = oh * p.stride_h - p.pad_h, w0 = ow * p.stride_w - p.pad_w;
-  int64_t h1 = std::min(h0 + p.kernel_h, H + p.pad_h), w1 = std::min(w0 + p.kernel_w, W + p.pad_w);
-  const double pool_size = static_cast<double>((h1 - h0) * (w1 - w0));
-  h0 = std::max<int64_t>(h0, 0);
-  w0 = std::max<int64_t>(w0, 0);
-  h1 = std::min(h1, H);
-  w1 = std::min(w1, W);
-  const double div = p.count_include_pad ? pool_size : static_cast<double>((h1 - h0) * (w1 - w0));
-  return {{h0, h1}, {w0, w1}, div};
-}
-
-int64_t bin_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
-int64_t bin_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
 }  // namespace
 
 Tensor maxpool_forward(const Parallel& par, const Tensor& x, const Pool2dParams& p, Tensor& indices) {
@@ -125,8 +106,8 @@ Tensor avgpool_forward(const Parallel& par, const Tensor& x, const Pool2dParams&
           for (int64_t ow = 0; ow < Wo; ++ow) {
             const AvgWindow a = avg_window(oh, ow, H, W, p);
             T s = 0;
-            for (int64_t ih = a.h.lo; ih < a.h.hi; ++ih)
-              for (int64_t iw = a.w.lo; iw < a.w.hi; ++iw) s += X[(pl * H + ih) * W + iw];
+            for (int64_t ih = a.h0; ih < a.h1; ++ih)
+              for (int64_t iw = a.w0; iw < a.w1; ++iw) s += X[(pl * H + ih) * W + iw];
             Y[(pl * Ho + oh) * Wo + ow] = s / static_cast<T>(a.divisor);
           }
     });
@@ -150,8 +131,8 @@ Tensor avgpool_backward(const Parallel& par, const Tensor& gy, const Shape& x_sh
           for (int64_t ow = 0; ow < Wo; ++ow) {
             const AvgWindow a = avg_window(oh, ow, H, W, p);
             const T g = G[(pl * Ho + oh) * Wo + ow] / static_cast<T>(a.divisor);
-            for (int64_t ih = a.h.lo; ih < a.h.hi; ++ih)
-              for (int64_t iw = a.w.lo; iw < a.w.hi; ++iw) GX[(pl * H + ih) * W + iw] += g;
+            for (int64_t ih = a.h0; ih < a.h1; ++ih)
+              for (int64_t iw = a.w0; iw < a.w1; ++iw) GX[(pl * H + ih) * W + iw] += g;
           }
     });
     return gx;

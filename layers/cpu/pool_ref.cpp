@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "layers/cpu/dispatch.h"
+#include "layers/cpu/pool_windows.h"
 #include "layers/cpu/reference.h"
 
 namespace sv::ref {
@@ -61,25 +62,6 @@ Tensor maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_
   });
 }
 
-namespace {
-// torch's avg_pool2d window and divisor for output (oh, ow).
-struct AvgWindow {
-  int64_t h0, h1, w0, w1;
-  double divisor;
-};
-AvgWindow avg_window(int64_t oh, int64_t ow, int64_t H, int64_t W, const Pool2dParams& p) {
-  int64_t h0 = oh * p.stride_h - p.pad_h, w0 = ow * p.stride_w - p.pad_w;
-  int64_t h1 = std::min(h0 + p.kernel_h, H + p.pad_h), w1 = std::min(w0 + p.kernel_w, W + p.pad_w);
-  double pool_size = static_cast<double>((h1 - h0) * (w1 - w0));
-  h0 = std::max<int64_t>(h0, 0);
-  w0 = std::max<int64_t>(w0, 0);
-  h1 = std::min(h1, H);
-  w1 = std::min(w1, W);
-  double div = p.count_include_pad ? pool_size : static_cast<double>((h1 - h0) * (w1 - w0));
-  return {h0, h1, w0, w1, div};
-}
-}  // namespace
-
 Tensor avgpool_forward(const Tensor& x, const Pool2dParams& p) {
   Shape ys = pool2d_out_shape(x.shape(), p, "avgpool2d");
   return dispatch_float(x, "avgpool2d", [&](auto t) {
@@ -122,11 +104,6 @@ Tensor avgpool_backward(const Tensor& gy, const Shape& x_shape, const Pool2dPara
     return gx;
   });
 }
-
-namespace {
-int64_t bin_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
-int64_t bin_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
-}  // namespace
 
 Tensor adaptive_avgpool_forward(const Tensor& x, int out_h, int out_w) {
   return dispatch_float(x, "adaptive_avgpool2d", [&](auto t) {
