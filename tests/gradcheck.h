@@ -11,6 +11,30 @@
 
 namespace sv::test {
 
+// Pool parameters in one call: kernel, stride, padding (h and w), ceil_mode, count_include_pad.
+inline Pool2dParams pool_params(int kh, int kw, int sh, int sw, int ph, int pw, bool ceil_mode,
+                                bool include_pad = true) {
+  Pool2dParams p;
+  p.kernel_h = kh;
+  p.kernel_w = kw;
+  p.stride_h = sh;
+  p.stride_w = sw;
+  p.pad_h = ph;
+  p.pad_w = pw;
+  p.ceil_mode = ceil_mode;
+  p.count_include_pad = include_pad;
+  return p;
+}
+
+// Why a CUDA test skips on this machine.
+inline const char* no_cuda_reason() {
+#ifdef SHAREDVIS_HAVE_CUDA
+  return "no CUDA device: cudaGetDeviceCount found none (no GPU or no driver)";
+#else
+  return "no CUDA device: this sharedvis was built without CUDA (SHAREDVIS_CUDA=OFF or no nvcc)";
+#endif
+}
+
 inline Tensor randn(const Shape& s, uint64_t seed, DType dt = DType::F64, double scale = 1.0) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> nd(0.0, scale);

@@ -18,14 +18,6 @@
 namespace sv::test {
 namespace {
 
-const char* no_cuda_reason() {
-#ifdef SHAREDVIS_HAVE_CUDA
-  return "no CUDA device: cudaGetDeviceCount found none (no GPU or no driver)";
-#else
-  return "no CUDA device: this sharedvis was built without CUDA (SHAREDVIS_CUDA=OFF or no nvcc)";
-#endif
-}
-
 Conv2dParams conv_p(int stride, int pad) {
   Conv2dParams p;
   p.stride_h = p.stride_w = stride;

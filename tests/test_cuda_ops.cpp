@@ -19,14 +19,6 @@
 namespace sv::test {
 namespace {
 
-const char* no_cuda_reason() {
-#ifdef SHAREDVIS_HAVE_CUDA
-  return "no CUDA device: cudaGetDeviceCount found none (no GPU or no driver)";
-#else
-  return "no CUDA device: this sharedvis was built without CUDA (SHAREDVIS_CUDA=OFF or no nvcc)";
-#endif
-}
-
 Tensor randf(const Shape& s, uint64_t seed, double scale = 1.0) { return randn(s, seed, DType::F32, scale); }
 
 // Values in {-3, ..., 3}: many ties for max pooling, exact zeros for relu.
@@ -263,30 +255,17 @@ TEST_F(CudaOps, BatchNorm) {
   }
 }
 
-Pool2dParams pool(int kh, int kw, int sh, int sw, int ph, int pw, bool ceil_mode, bool include_pad = true) {
-  Pool2dParams p;
-  p.kernel_h = kh;
-  p.kernel_w = kw;
-  p.stride_h = sh;
-  p.stride_w = sw;
-  p.pad_h = ph;
-  p.pad_w = pw;
-  p.ceil_mode = ceil_mode;
-  p.count_include_pad = include_pad;
-  return p;
-}
-
 TEST_F(CudaOps, MaxPool) {
   struct Case {
     Shape x;
     Pool2dParams p;
   };
   const std::vector<Case> cases{
-      {{2, 3, 11, 9}, pool(3, 3, 2, 2, 1, 1, false)},   // resnet's stem pool
-      {{1, 4, 10, 13}, pool(3, 2, 2, 1, 1, 0, true)},   // ceil_mode, overlapping rows
-      {{2, 2, 7, 7}, pool(2, 2, 2, 2, 0, 0, true)},     // ceil_mode with a partial last window
-      {{3, 5, 6, 8}, pool(6, 8, 6, 8, 0, 0, false)},    // global max
-      {{1, 2, 64, 40}, pool(5, 5, 1, 1, 2, 2, false)},  // many outputs per input
+      {{2, 3, 11, 9}, pool_params(3, 3, 2, 2, 1, 1, false)},   // resnet's stem pool
+      {{1, 4, 10, 13}, pool_params(3, 2, 2, 1, 1, 0, true)},   // ceil_mode, overlapping rows
+      {{2, 2, 7, 7}, pool_params(2, 2, 2, 2, 0, 0, true)},     // ceil_mode with a partial last window
+      {{3, 5, 6, 8}, pool_params(6, 8, 6, 8, 0, 0, false)},    // global max
+      {{1, 2, 64, 40}, pool_params(5, 5, 1, 1, 2, 2, false)},  // many outputs per input
   };
   uint64_t seed = 300;
   for (const Case& c : cases) {
@@ -315,9 +294,9 @@ TEST_F(CudaOps, AvgPool) {
     Pool2dParams p;
   };
   const std::vector<Case> cases{
-      {{2, 3, 11, 9}, pool(3, 3, 2, 2, 1, 1, false, true)}, {{2, 3, 11, 9}, pool(3, 3, 2, 2, 1, 1, false, false)},
-      {{1, 4, 10, 13}, pool(3, 2, 2, 1, 1, 1, true, true)}, {{1, 4, 10, 13}, pool(3, 2, 2, 1, 1, 1, true, false)},
-      {{2, 2, 7, 7}, pool(2, 2, 2, 2, 0, 0, true, true)},   {{1, 3, 8, 8}, pool(4, 4, 1, 1, 2, 2, false, true)},
+      {{2, 3, 11, 9}, pool_params(3, 3, 2, 2, 1, 1, false, true)}, {{2, 3, 11, 9}, pool_params(3, 3, 2, 2, 1, 1, false, false)},
+      {{1, 4, 10, 13}, pool_params(3, 2, 2, 1, 1, 1, true, true)}, {{1, 4, 10, 13}, pool_params(3, 2, 2, 1, 1, 1, true, false)},
+      {{2, 2, 7, 7}, pool_params(2, 2, 2, 2, 0, 0, true, true)},   {{1, 3, 8, 8}, pool_params(4, 4, 1, 1, 2, 2, false, true)},
   };
   uint64_t seed = 400;
   for (const Case& c : cases) {

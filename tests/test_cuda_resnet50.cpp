@@ -70,13 +70,13 @@ class CudaResnet50 : public ::testing::Test {
  protected:
   void SetUp() override {
 #ifdef SHAREDVIS_HAVE_CUDA
-    if (!cuda_available()) GTEST_SKIP() << "no CUDA device: cudaGetDeviceCount found none (no GPU or no driver)";
+    if (!cuda_available()) GTEST_SKIP() << no_cuda_reason();
     CudaOptions o = CudaOptions::from_env();
     o.deterministic = true;
     o.tf32 = false;
     gpu = make_cuda_backend(0, o);
 #else
-    GTEST_SKIP() << "no CUDA device: this sharedvis was built without CUDA (SHAREDVIS_CUDA=OFF or no nvcc)";
+    GTEST_SKIP() << no_cuda_reason();
 #endif
   }
   std::unique_ptr<Backend> gpu;

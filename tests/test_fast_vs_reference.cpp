@@ -113,14 +113,8 @@ Conv2dParams conv_params(int stride, int pad, int dil = 1, int groups = 1) {
   return p;
 }
 
-Pool2dParams pool_params(int k, int s, int pad, bool ceil_mode, bool include_pad = true) {
-  Pool2dParams p;
-  p.kernel_h = p.kernel_w = k;
-  p.stride_h = p.stride_w = s;
-  p.pad_h = p.pad_w = pad;
-  p.ceil_mode = ceil_mode;
-  p.count_include_pad = include_pad;
-  return p;
+Pool2dParams square_pool(int k, int s, int pad, bool ceil_mode, bool include_pad = true) {
+  return pool_params(k, k, s, s, pad, pad, ceil_mode, include_pad);
 }
 }  // namespace
 
@@ -229,8 +223,8 @@ TEST(FastPath, ChannelSumAffineAndBatchNorm) {
 
 TEST(FastPath, MaxPoolValuesIndicesAndKTiledBackward) {
   Backends be;
-  const Pool2dParams cases[] = {pool_params(3, 2, 1, false), pool_params(3, 2, 1, true), pool_params(2, 2, 0, true),
-                                pool_params(5, 3, 2, true)};
+  const Pool2dParams cases[] = {square_pool(3, 2, 1, false), square_pool(3, 2, 1, true), square_pool(2, 2, 0, true),
+                                square_pool(5, 3, 2, true)};
   for (const Pool2dParams& p : cases)
     for (const Shape& s : {Shape{2, 3, 7, 8}, Shape{3, 17, 32, 31}}) {
       const Tensor x = randf(s, 6001);
@@ -256,7 +250,7 @@ TEST(FastPath, AvgPoolAndAdaptiveAvgPool) {
   for (bool include_pad : {true, false})
     for (bool ceil_mode : {false, true})
       for (const Pool2dParams& p :
-           {pool_params(3, 2, 1, ceil_mode, include_pad), pool_params(2, 3, 1, ceil_mode, include_pad)})
+           {square_pool(3, 2, 1, ceil_mode, include_pad), square_pool(2, 3, 1, ceil_mode, include_pad)})
         for (const Shape& s : {Shape{2, 3, 7, 8}, Shape{6, 17, 33, 29}}) {
           const Tensor x = randf(s, 7001);
           const Tensor gy = randf(pool2d_out_shape(s, p, "avgpool2d"), 7002);

@@ -20,19 +20,6 @@ Conv2dParams conv_params(int sh, int sw, int ph, int pw, int dh = 1, int dw = 1,
   return p;
 }
 
-Pool2dParams pool_params(int kh, int kw, int sh, int sw, int ph, int pw, bool ceil_mode, bool include_pad = true) {
-  Pool2dParams p;
-  p.kernel_h = kh;
-  p.kernel_w = kw;
-  p.stride_h = sh;
-  p.stride_w = sw;
-  p.pad_h = ph;
-  p.pad_w = pw;
-  p.ceil_mode = ceil_mode;
-  p.count_include_pad = include_pad;
-  return p;
-}
-
 // conv2d(x, w, b) with all three as gradient targets (or x, w without bias).
 void check_conv(const Shape& xs, const Shape& ws, const Conv2dParams& p, bool bias, bool reference = true) {
   std::vector<Tensor> in{randn(xs, 11), randn(ws, 12)};
