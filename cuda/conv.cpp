@@ -59,7 +59,7 @@ int choose(const std::vector<Perf>& r, int n, const CudaOptions& o, bool measure
 // device has free, released right after the search (once per shape, not per call).
 class SearchWorkspace {
  public:
-  SearchWorkspace(size_t limit, DeviceAllocator& alloc) {
+  SearchWorkspace(size_t limit, CachingAllocator& alloc) {
     size_t free = 0, total = 0;
     SV_CUDA_CHECK(cudaMemGetInfo(&free, &total));
     const size_t margin = size_t(256) << 20;
@@ -92,7 +92,7 @@ class SearchWorkspace {
 struct Search {
   cudnnHandle_t h;
   const CudaOptions& o;
-  DeviceAllocator& alloc;
+  CachingAllocator& alloc;
   ConvPlan& plan;
   const void* in0;  // forward: x, backward-data: w, backward-filter: x
   const void* in1;  // forward: w, backward-data: gy, backward-filter: gy

@@ -67,7 +67,7 @@ cuda::CudaBackend& as_cuda(Backend& be) {
 }  // namespace
 
 CudaMemoryStats cuda_memory_stats(Backend& be) {
-  cuda::MemoryStats s = as_cuda(be).allocator().stats();
+  MemoryStats s = as_cuda(be).allocator().stats();
   return {s.in_use, s.peak_in_use, s.reserved, s.peak_reserved};
 }
 void cuda_reset_peak_memory(Backend& be) { as_cuda(be).allocator().reset_peaks(); }
@@ -115,7 +115,7 @@ int select_device(int device) {
 }  // namespace
 
 CudaBackend::CudaBackend(int device, const CudaOptions& options)
-    : device_(select_device(device)), opt_(options), alloc_(DeviceAllocator::create(device)) {
+    : device_(select_device(device)), opt_(options), alloc_(make_device_allocator(device)) {
   SV_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device_));
   SV_CUDA_CHECK(cudnnSetStream(cudnn_, stream_));
   SV_CUDA_CHECK(cublasSetStream(cublas_, stream_));

@@ -105,7 +105,7 @@ class CudaBackend final : public Backend {
   void* workspace(size_t bytes);
   // Gives the workspace back to the allocator (it grows again on demand).
   void release_workspace();
-  DeviceAllocator& allocator() { return *alloc_; }
+  CachingAllocator& allocator() { return *alloc_; }
 
  private:
   // conv.cpp: the plan for a shape, searching for its algorithm on first use. The device
@@ -119,7 +119,7 @@ class CudaBackend final : public Backend {
   int device_;
   CudaOptions opt_;
   int sm_count_ = 1;
-  std::shared_ptr<DeviceAllocator> alloc_;
+  std::shared_ptr<CachingAllocator> alloc_;
   Stream stream_;
   CudnnHandle cudnn_;
   CublasHandle cublas_;

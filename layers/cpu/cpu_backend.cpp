@@ -21,10 +21,12 @@ CpuBackend::CpuBackend(bool reference, const fast::Parallel& par) : reference_(r
   if (par_.min_macs <= 0) par_.min_macs = fast::kMinMacsPerThread;
   if (!reference_ && par_.threads > 1) pool_ = std::make_unique<fast::WorkerPool>(par_.threads);
   par_.pool = pool_.get();
+  par_.memory = memory_.get();
 }
 
-Tensor CpuBackend::empty(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype); }
-Tensor CpuBackend::zeros(const Shape& shape, DType dtype) { return Tensor::zeros(shape, dtype); }
+Tensor CpuBackend::empty(const Shape& shape, DType dtype) { return par_.empty(shape, dtype); }
+Tensor CpuBackend::zeros(const Shape& shape, DType dtype) { return par_.zeros(shape, dtype); }
+MemoryStats CpuBackend::memory_stats() const { return memory_->stats(); }
 Tensor CpuBackend::upload(const Tensor& host) {
   check_host(host, "upload");
   return host;

@@ -21,8 +21,12 @@ class CpuBackend : public Backend {
   std::string name() const override { return reference_ ? "cpu-reference" : "cpu"; }
   bool reference() const { return reference_; }
 
+  // From the backend's caching allocator (autodiff/caching_allocator.h; host policy: the
+  // cache stays within twice the most memory ever in use at once), like every fast
+  // kernel's result.
   Tensor empty(const Shape& shape, DType dtype) override;
   Tensor zeros(const Shape& shape, DType dtype) override;
+  MemoryStats memory_stats() const;
   Tensor upload(const Tensor& host) override;
   Tensor download(const Tensor& t) override;
   void copy_(Tensor& dst, const Tensor& src) override;
@@ -67,6 +71,7 @@ class CpuBackend : public Backend {
 
  private:
   bool reference_;
+  std::shared_ptr<CachingAllocator> memory_ = CachingAllocator::create(host_memory(), /*peak_multiple=*/2);
   std::unique_ptr<fast::WorkerPool> pool_;  // the fast kernels' helper threads
   fast::Parallel par_;
 };

@@ -111,7 +111,7 @@ class Scratch {
     const int64_t L = pl.nb * pl.band * g.Wo;
     col_size_ = g.rows() * L;
     mat_size_ = pl.nb > 1 ? g.Og * L : 0;
-    buf_ = Tensor::empty({pl.workers * (col_size_ + mat_size_)}, dtype_of<T>());
+    buf_ = pl.outer.empty({pl.workers * (col_size_ + mat_size_)}, dtype_of<T>());
   }
   T* col(int w) const { return buf_.data<T>() + w * (col_size_ + mat_size_); }
   T* mat(int w) const { return col(w) + col_size_; }
@@ -176,8 +176,8 @@ bool data_grad_is_forward_conv(const ConvGeom& g) {
 
 // w (O, Cg, KH, KW) -> (C, Og, KH, KW): wt[grp*Cg + c, o, kh, kw] = w[grp*Og + o, c, KH-1-kh, KW-1-kw]
 template <class T>
-Tensor flip_transpose(const ConvGeom& g, const Tensor& w) {
-  Tensor wt = Tensor::empty({g.C, g.Og, g.KH, g.KW}, w.dtype());
+Tensor flip_transpose(const Parallel& par, const ConvGeom& g, const Tensor& w) {
+  Tensor wt = par.empty({g.C, g.Og, g.KH, g.KW}, w.dtype());
   const T* W = w.data<T>();
   T* WT = wt.data<T>();
   const int64_t KK = g.KH * g.KW;
@@ -201,7 +201,7 @@ Tensor conv2d_forward(const Parallel& par, const Tensor& x, const Tensor& w, con
   const SingleThreadedBlas blas;
   return dispatch_float(x, "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    Tensor y = Tensor::empty({g.N, g.O, g.Ho, g.Wo}, x.dtype());
+    Tensor y = par.empty({g.N, g.O, g.Ho, g.Wo}, x.dtype());
     const T *X = x.data<T>(), *Wt = w.data<T>(), *B = b.defined() ? b.data<T>() : nullptr;
     T* Y = y.data<T>();
     const int64_t P = g.out_plane(), R = g.rows();
@@ -240,13 +240,13 @@ Tensor conv2d_backward_data(const Parallel& par, const Tensor& gy, const Tensor&
     Conv2dParams full = p;
     full.pad_h = p.dil_h * static_cast<int>(g.KH - 1) - p.pad_h;
     full.pad_w = p.dil_w * static_cast<int>(g.KW - 1) - p.pad_w;
-    const Tensor wt = dispatch_float(w, "conv2d", [&](auto tag) { return flip_transpose<decltype(tag)>(g, w); });
+    const Tensor wt = dispatch_float(w, "conv2d", [&](auto tag) { return flip_transpose<decltype(tag)>(par, g, w); });
     return conv2d_forward(par, gy, wt, Tensor(), full);
   }
   const SingleThreadedBlas blas;
   return dispatch_float(gy, "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    Tensor gx = Tensor::zeros(x_shape, gy.dtype());
+    Tensor gx = par.zeros(x_shape, gy.dtype());
     const T *G = gy.data<T>(), *Wt = w.data<T>();
     T* GX = gx.data<T>();
     const int64_t R = g.rows(), HW = g.in_plane();
@@ -287,7 +287,7 @@ Tensor conv2d_backward_filter(const Parallel& par, const Tensor& x, const Tensor
     const int64_t R = g.rows(), WN = g.O * R;
     const Plan pl = make_plan(g, sizeof(T), par, true);
     const Scratch<T> s(g, pl);
-    Tensor partial = Tensor::zeros({pl.workers, WN}, x.dtype());  // (workers, O*R): a gw per worker
+    Tensor partial = par.zeros({pl.workers, WN}, x.dtype());  // (workers, O*R): a gw per worker
     T* GWs = partial.data<T>();
     for_each_tile(pl, g, [&](const Tile& t, int wk) {
       for (int64_t grp = 0; grp < g.groups; ++grp) {

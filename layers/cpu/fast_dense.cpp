@@ -18,7 +18,7 @@ Tensor linear_forward(const Parallel& par, const Tensor& x, const Tensor& w, con
   return dispatch_float(x, "linear", [&](auto tag) {
     using T = decltype(tag);
     const int64_t N = x.dim(0), I = x.dim(1), O = w.dim(0);
-    Tensor y = Tensor::empty({N, O}, x.dtype());
+    Tensor y = par.empty({N, O}, x.dtype());
     const T *X = x.data<T>(), *Wt = w.data<T>(), *B = b.defined() ? b.data<T>() : nullptr;
     T* Y = y.data<T>();
     parallel_for(par, N, par.macs_grain(I * O), [&](int64_t n0, int64_t n1) {
@@ -38,7 +38,7 @@ Tensor linear_backward_data(const Parallel& par, const Tensor& gy, const Tensor&
   return dispatch_float(gy, "linear", [&](auto tag) {
     using T = decltype(tag);
     const int64_t N = gy.dim(0), O = w.dim(0), I = w.dim(1);
-    Tensor gx = Tensor::zeros({N, I}, gy.dtype());
+    Tensor gx = par.zeros({N, I}, gy.dtype());
     const T *G = gy.data<T>(), *Wt = w.data<T>();
     T* GX = gx.data<T>();
     parallel_for(par, N, par.macs_grain(I * O), [&](int64_t n0, int64_t n1) {
@@ -53,7 +53,7 @@ Tensor linear_backward_weight(const Parallel& par, const Tensor& x, const Tensor
   return dispatch_float(x, "linear", [&](auto tag) {
     using T = decltype(tag);
     const int64_t N = x.dim(0), I = x.dim(1), O = gy.dim(1);
-    Tensor gw = Tensor::zeros({O, I}, x.dtype());
+    Tensor gw = par.zeros({O, I}, x.dtype());
     const T *G = gy.data<T>(), *X = x.data<T>();
     T* GW = gw.data<T>();
     parallel_for(par, O, par.macs_grain(N * I), [&](int64_t o0, int64_t o1) {

@@ -13,7 +13,7 @@ namespace {
 // y[i] = f(i) over a fresh tensor shaped like `like`, split over threads.
 template <class T, class F>
 Tensor generate(const Parallel& par, const Tensor& like, F&& f) {
-  Tensor y = Tensor::empty(like.shape(), like.dtype());
+  Tensor y = par.empty(like.shape(), like.dtype());
   T* Y = y.data<T>();
   parallel_for(par, y.numel(), par.min_elements, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) Y[i] = f(i);
@@ -24,7 +24,7 @@ Tensor generate(const Parallel& par, const Tensor& like, F&& f) {
 // out[i] = f(g[i], m[i % per]) for g K-tiled over m (per = m.numel()), block by block.
 template <class T, class F>
 Tensor tiled(const Parallel& par, const Tensor& g, const Tensor& m, F&& f) {
-  Tensor y = Tensor::empty(g.shape(), g.dtype());
+  Tensor y = par.empty(g.shape(), g.dtype());
   const T *G = g.data<T>(), *Mv = m.data<T>();
   T* Y = y.data<T>();
   const int64_t per = m.numel();

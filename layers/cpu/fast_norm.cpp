@@ -28,7 +28,7 @@ Tensor channel_sum(const Parallel& par, const Tensor& gy) {
   const ChannelView v = channel_view(gy, "channel_sum");
   return dispatch_float(gy, "channel_sum", [&](auto t) {
     using T = decltype(t);
-    Tensor s = Tensor::empty({v.C}, gy.dtype());
+    Tensor s = par.empty({v.C}, gy.dtype());
     const T* G = gy.data<T>();
     T* S = s.data<T>();
     parallel_for(par, v.C, v.grain_channels(par), [&](int64_t c0, int64_t c1) {
@@ -49,7 +49,7 @@ Tensor channel_affine(const Parallel& par, const Tensor& x, const Tensor& a, con
   const ChannelView v = channel_view(x, "channel_affine");
   return dispatch_float(x, "channel_affine", [&](auto t) {
     using T = decltype(t);
-    Tensor y = Tensor::empty(x.shape(), x.dtype());
+    Tensor y = par.empty(x.shape(), x.dtype());
     const T *X = x.data<T>(), *A = a.data<T>(), *B = b.defined() ? b.data<T>() : nullptr;
     T* Y = y.data<T>();
     const int64_t grain = par.elements_grain(v.R);
@@ -72,11 +72,11 @@ Tensor batchnorm_train_forward(const Parallel& par, const Tensor& x, const Tenso
   return dispatch_float(x, "batchnorm2d", [&](auto t) {
     using T = decltype(t);
     const double M = static_cast<double>(v.N * v.R);
-    mean = Tensor::empty({v.C}, x.dtype());
-    var_unbiased = Tensor::empty({v.C}, x.dtype());
-    invstd = Tensor::empty({v.C}, x.dtype());
-    xhat = Tensor::empty(x.shape(), x.dtype());
-    Tensor y = Tensor::empty(x.shape(), x.dtype());
+    mean = par.empty({v.C}, x.dtype());
+    var_unbiased = par.empty({v.C}, x.dtype());
+    invstd = par.empty({v.C}, x.dtype());
+    xhat = par.empty(x.shape(), x.dtype());
+    Tensor y = par.empty(x.shape(), x.dtype());
     const T *X = x.data<T>(), *Gm = gamma.data<T>(), *Bt = beta.data<T>();
     T *XH = xhat.data<T>(), *Y = y.data<T>();
     parallel_for(par, v.C, v.grain_channels(par), [&](int64_t c0, int64_t c1) {
@@ -115,9 +115,9 @@ Tensor batchnorm_train_backward(const Parallel& par, const Tensor& gy, const Ten
     using T = decltype(t);
     const double M = static_cast<double>(v.N * v.R);
     const int64_t block = xhat.numel();
-    Tensor gx = Tensor::empty(gy.shape(), gy.dtype());
-    ggamma = Tensor::zeros({v.C}, gy.dtype());
-    gbeta = Tensor::zeros({v.C}, gy.dtype());
+    Tensor gx = par.empty(gy.shape(), gy.dtype());
+    ggamma = par.zeros({v.C}, gy.dtype());
+    gbeta = par.zeros({v.C}, gy.dtype());
     const T *G = gy.data<T>(), *XH = xhat.data<T>(), *Gm = gamma.data<T>(), *IS = invstd.data<T>();
     T *GX = gx.data<T>(), *GG = ggamma.data<T>(), *GB = gbeta.data<T>();
     parallel_for(par, v.C, v.grain_channels(par, K), [&](int64_t c0, int64_t c1) {

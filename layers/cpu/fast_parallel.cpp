@@ -1,7 +1,22 @@
 // The help-first worker pool of the fast CPU kernels (see fast_parallel.h).
 #include "layers/cpu/fast_parallel.h"
 
+#include <cstring>
+
 namespace sv::fast {
+
+Tensor Parallel::empty(const Shape& shape, DType dtype) const {
+  if (!memory) return Tensor::empty(shape, dtype);
+  for (int64_t d : shape) SV_CHECK(d >= 0, ShapeError, "negative dimension in shape " + shape_str(shape));
+  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  return Tensor(memory->allocate(bytes), shape, dtype, Device::CPU);
+}
+
+Tensor Parallel::zeros(const Shape& shape, DType dtype) const {
+  Tensor t = empty(shape, dtype);
+  std::memset(t.raw(), 0, t.nbytes());
+  return t;
+}
 
 WorkerPool::WorkerPool(int threads) {
   for (int w = 1; w < threads; ++w) helpers_.emplace_back([this, w] { helper(w); });

@@ -25,6 +25,9 @@
 #include <thread>
 #include <vector>
 
+#include "autodiff/caching_allocator.h"
+#include "autodiff/tensor.h"
+
 namespace sv::fast {
 
 // Below these amounts of work per thread (about a millisecond), starting threads costs
@@ -75,12 +78,16 @@ class WorkerPool {
 // How a fast kernel may split its work: over up to `threads` threads (the pool's, which
 // has exactly that many when threads > 1), in pieces of at least min_elements elements
 // (memory-bound loops) or min_macs multiply-adds (GEMM). Tests lower the minimums to run
-// the threaded paths on small tensors.
+// the threaded paths on small tensors. Results and scratch come from `memory`, the
+// backend's caching allocator (plain Tensor::empty when null).
 struct Parallel {
   int threads = 1;
   int64_t min_elements = kMinElementsPerThread;
   int64_t min_macs = kMinMacsPerThread;
   WorkerPool* pool = nullptr;
+  CachingAllocator* memory = nullptr;
+  Tensor empty(const Shape& shape, DType dtype) const;
+  Tensor zeros(const Shape& shape, DType dtype) const;
   int64_t elements_grain(int64_t per_item) const { return grain_for(per_item, min_elements); }
   int64_t macs_grain(int64_t per_item) const { return grain_for(per_item, min_macs); }
   Parallel serial() const {

@@ -36,8 +36,8 @@ Tensor maxpool_forward(const Parallel& par, const Tensor& x, const Pool2dParams&
   return dispatch_float(x, "maxpool2d", [&](auto t) {
     using T = decltype(t);
     const int64_t planes = ys[0] * ys[1], H = x.dim(2), W = x.dim(3), Ho = ys[2], Wo = ys[3];
-    Tensor y = Tensor::empty(ys, x.dtype());
-    indices = Tensor::empty(ys, DType::I32);
+    Tensor y = par.empty(ys, x.dtype());
+    indices = par.empty(ys, DType::I32);
     const T* X = x.data<T>();
     T* Y = y.data<T>();
     int32_t* I = indices.data<int32_t>();
@@ -74,7 +74,7 @@ Tensor maxpool_backward(const Parallel& par, const Tensor& gy, const Tensor& ind
                shape_str(indices.shape()));
   return dispatch_float(gy, "maxpool2d", [&](auto t) {
     using T = decltype(t);
-    Tensor gx = Tensor::zeros(x_shape, gy.dtype());
+    Tensor gx = par.zeros(x_shape, gy.dtype());
     const int64_t plane_out = gy.dim(2) * gy.dim(3), plane_in = x_shape[2] * x_shape[3];
     const int64_t planes = gy.numel() / plane_out, idx_planes = indices.numel() / plane_out;
     const T* G = gy.data<T>();
@@ -97,7 +97,7 @@ Tensor avgpool_forward(const Parallel& par, const Tensor& x, const Pool2dParams&
   return dispatch_float(x, "avgpool2d", [&](auto t) {
     using T = decltype(t);
     const int64_t planes = ys[0] * ys[1], H = x.dim(2), W = x.dim(3), Ho = ys[2], Wo = ys[3];
-    Tensor y = Tensor::empty(ys, x.dtype());
+    Tensor y = par.empty(ys, x.dtype());
     const T* X = x.data<T>();
     T* Y = y.data<T>();
     for_planes(par, planes, H * W, [&](int64_t p0, int64_t p1) {
@@ -122,7 +122,7 @@ Tensor avgpool_backward(const Parallel& par, const Tensor& gy, const Shape& x_sh
   return dispatch_float(gy, "avgpool2d", [&](auto t) {
     using T = decltype(t);
     const int64_t planes = ys[0] * ys[1], H = x_shape[2], W = x_shape[3], Ho = ys[2], Wo = ys[3];
-    Tensor gx = Tensor::zeros(x_shape, gy.dtype());
+    Tensor gx = par.zeros(x_shape, gy.dtype());
     const T* G = gy.data<T>();
     T* GX = gx.data<T>();
     for_planes(par, planes, H * W, [&](int64_t p0, int64_t p1) {
@@ -143,7 +143,7 @@ Tensor adaptive_avgpool_forward(const Parallel& par, const Tensor& x, int out_h,
   return dispatch_float(x, "adaptive_avgpool2d", [&](auto t) {
     using T = decltype(t);
     const int64_t planes = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3);
-    Tensor y = Tensor::empty({x.dim(0), x.dim(1), out_h, out_w}, x.dtype());
+    Tensor y = par.empty({x.dim(0), x.dim(1), out_h, out_w}, x.dtype());
     const T* X = x.data<T>();
     T* Y = y.data<T>();
     for_planes(par, planes, H * W, [&](int64_t p0, int64_t p1) {
@@ -171,7 +171,7 @@ Tensor adaptive_avgpool_backward(const Parallel& par, const Tensor& gy, const Sh
     using T = decltype(t);
     const int64_t planes = x_shape[0] * x_shape[1], H = x_shape[2], W = x_shape[3];
     const int64_t out_h = gy.dim(2), out_w = gy.dim(3);
-    Tensor gx = Tensor::zeros(x_shape, gy.dtype());
+    Tensor gx = par.zeros(x_shape, gy.dtype());
     const T* G = gy.data<T>();
     T* GX = gx.data<T>();
     for_planes(par, planes, H * W, [&](int64_t p0, int64_t p1) {
