@@ -110,6 +110,11 @@ PY
   local tests_rc
   timeout 180 "$bin/sharedvis_tests" --gtest_filter='Cuda*' 2>&1 | tee "$log/tests.log"
   tests_rc=${PIPESTATUS[0]}
+  # On the GPU machine a skipped CUDA test is a failure (an old driver, say: see its reason).
+  if grep -q '^\[  SKIPPED \]' "$log/tests.log"; then
+    echo "gpu_check: CUDA tests were skipped on the GPU machine (reasons above)"
+    [ "$tests_rc" = 0 ] && tests_rc=1
+  fi
 
   echo "== sharedvis GPU benchmark"
   local sv_rc torch_rc

@@ -15,6 +15,7 @@
 // Bias (forward) is added by our channel kernel; its gradient is channel_sum.
 #include <algorithm>
 #include <climits>
+#include <numeric>
 #include <vector>
 
 #include "cuda/cuda_backend_impl.h"
@@ -177,10 +178,15 @@ struct Search {
   }
 };
 
-// Images per cuDNN call: every chunk's input and output stay under 2^31 elements.
+// Images per cuDNN call: every chunk's input and output stay under 2^31 elements, and
+// every chunk starts 16-byte aligned (a multiple of 4 floats from the tensor's start).
 int64_t images_per_call(const Shape& x, const Shape& y) {
-  const int64_t per = std::max<int64_t>({x[1] * x[2] * x[3], y[1] * y[2] * y[3], 1});
-  return std::max<int64_t>(1, std::min<int64_t>(x[0], INT_MAX / per));
+  const int64_t px = x[1] * x[2] * x[3], py = y[1] * y[2] * y[3];
+  const int64_t per = std::max<int64_t>({px, py, 1});
+  const int64_t step = std::max<int64_t>(1, std::min<int64_t>(x[0], INT_MAX / per));
+  if (step == x[0]) return step;
+  const int64_t q = std::lcm(4 / std::gcd(px, int64_t(4)), 4 / std::gcd(py, int64_t(4)));  // 1, 2 or 4
+  return step >= q ? step / q * q : step;
 }
 
 Shape with_batch(Shape s, int64_t n) {

@@ -42,17 +42,32 @@ CudaOptions CudaOptions::from_env() {
 int cuda_device_count() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky "no driver" error
+    cudaGetLastError();  // clear the "no driver" error
     return 0;
   }
   return n;
+}
+
+std::string cuda_unavailable_reason() {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  cudaGetLastError();
+  if (e == cudaSuccess && n > 0) return "";
+  if (e == cudaSuccess || e == cudaErrorNoDevice) return "no CUDA device is present";
+  int runtime = 0, driver = 0;
+  cudaRuntimeGetVersion(&runtime);
+  cudaDriverGetVersion(&driver);
+  cudaGetLastError();
+  return std::string("cudaGetDeviceCount failed: ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) +
+         "); CUDA runtime " + std::to_string(runtime) + ", driver supports " + std::to_string(driver) +
+         (driver == 0 ? " (no driver installed)" : "");
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int device) { return make_cuda_backend(device, CudaOptions::from_env()); }
 
 std::unique_ptr<Backend> make_cuda_backend(int device, const CudaOptions& options) {
   const int n = cuda_device_count();
-  SV_CHECK(n > 0, DeviceError, "the CUDA backend needs a CUDA device, and none is present");
+  SV_CHECK(n > 0, DeviceError, "the CUDA backend needs a CUDA device: " + cuda_unavailable_reason());
   SV_CHECK(device >= 0 && device < n, DeviceError,
            "CUDA device " + std::to_string(device) + " does not exist (" + std::to_string(n) + " present)");
   return std::make_unique<cuda::CudaBackend>(device, options);
@@ -147,6 +162,7 @@ void* CudaBackend::workspace(size_t bytes) {
   if (bytes == 0) return nullptr;
   if (bytes > workspace_size_) {
     workspace_.reset();  // back to the cache first, so a larger block can reuse the memory
+    workspace_size_ = 0;  // until the allocation below succeeds
     workspace_ = alloc_->allocate(bytes);
     workspace_size_ = bytes;
   }

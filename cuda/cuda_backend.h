@@ -3,12 +3,16 @@
 #pragma once
 #include <cstddef>
 #include <memory>
+#include <string>
 
 #include "autodiff/backend.h"
 
 namespace sv {
 
 int cuda_device_count();  // 0 when no driver or no device (never throws)
+// Why cuda_device_count() is 0: no device, or the runtime's error (an old driver, say),
+// with the runtime and driver versions; empty when a device is present. Never throws.
+std::string cuda_unavailable_reason();
 
 // Read once, when a backend is made (never from globals afterwards).
 struct CudaOptions {

@@ -27,11 +27,13 @@ class DeviceMemory final : public RawMemory {
     return p;
   }
 
-  // cudaFree synchronizes the device, so no kernel still reads the block. Never throws.
+  // Only cached blocks are released (out-of-memory retry, release_cached, the end), and
+  // their last readers may still be queued: wait for the device first. Never throws.
   void release(void* p) noexcept override {
     int prev = -1;
     const bool known = cudaGetDevice(&prev) == cudaSuccess;
     if (known && prev != device_) cudaSetDevice(device_);
+    cudaDeviceSynchronize();
     cudaFree(p);
     if (known && prev != device_) cudaSetDevice(prev);
     cudaGetLastError();

@@ -20,7 +20,7 @@ std::unique_ptr<Backend> make_backend(const std::string& device) {
   if (device == "cuda" || device == "auto") {
 #ifdef SHAREDVIS_HAVE_CUDA
     if (cuda_device_count() > 0) return make_cuda_backend(0);
-    SV_CHECK(device == "auto", DeviceError, "--device cuda: no CUDA device is present");
+    SV_CHECK(device == "auto", DeviceError, "--device cuda: " + cuda_unavailable_reason());
 #else
     SV_CHECK(device == "auto", DeviceError, "--device cuda: this sharedvis was built without CUDA");
 #endif

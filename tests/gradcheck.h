@@ -6,8 +6,12 @@
 #include <functional>
 #include <numeric>
 #include <random>
+#include <string>
 
 #include "layers/ops.h"
+#ifdef SHAREDVIS_HAVE_CUDA
+#include "cuda/cuda_backend.h"
+#endif
 
 namespace sv::test {
 
@@ -27,9 +31,9 @@ inline Pool2dParams pool_params(int kh, int kw, int sh, int sw, int ph, int pw, 
 }
 
 // Why a CUDA test skips on this machine.
-inline const char* no_cuda_reason() {
+inline std::string no_cuda_reason() {
 #ifdef SHAREDVIS_HAVE_CUDA
-  return "no CUDA device: cudaGetDeviceCount found none (no GPU or no driver)";
+  return "no CUDA device: " + cuda_unavailable_reason();
 #else
   return "no CUDA device: this sharedvis was built without CUDA (SHAREDVIS_CUDA=OFF or no nvcc)";
 #endif

@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 
 #include "tests/gradcheck.h"
@@ -223,6 +224,100 @@ TEST_F(CudaOps, Conv2d) {
                down(gpu->conv2d_backward_data(gy, w, fold_k(c.x, c.K), c.p)), "repeatable backward data");
 }
 
+// The shipped defaults (TF32 tensor cores, algorithms chosen by timing, nondeterministic
+// allowed) and cuDNN's heuristics instead of timing: TF32 rounds inputs to 10 mantissa
+// bits, so the tolerance is 5e-3 of the largest |ref|.
+TEST_F(CudaOps, Conv2dDefaultOptionsAndHeuristics) {
+#ifdef SHAREDVIS_HAVE_CUDA
+  for (bool find : {true, false}) {
+    CudaOptions o;  // defaults, not the environment
+    o.find_algorithms = find;
+    std::unique_ptr<Backend> fast = make_cuda_backend(0, o);
+    const std::string mode = find ? "tf32 find" : "tf32 heuristic";
+    uint64_t seed = 900;
+    for (const ConvCase& c : std::vector<ConvCase>{
+             {{4, 64, 28, 28}, {64, 64, 3, 3}, conv_params(1, 1, 1, 1, 1, 1, 1), true, 3},
+             {{2, 3, 61, 57}, {16, 3, 7, 7}, conv_params(2, 2, 3, 3, 1, 1, 1), false, 2},
+             {{2, 32, 14, 14}, {64, 32, 1, 1}, conv_params(2, 2, 0, 0, 1, 1, 1), false, 4},
+             {{2, 8, 9, 9}, {8, 2, 3, 3}, conv_params(1, 1, 2, 2, 2, 2, 4), true, 2}}) {
+      const std::string tag = mode + " x " + shape_str(c.x) + " w " + shape_str(c.w);
+      Tensor x = randf(c.x, seed++), w = randf(c.w, seed++), b = c.bias ? randf({c.w[0]}, seed++) : Tensor();
+      Tensor y = cpu->conv2d_forward(x, w, b, c.p);
+      Tensor got = fast->conv2d_forward(fast->upload(x), fast->upload(w), c.bias ? fast->upload(b) : Tensor(), c.p);
+      expect_close(got, y, "conv2d forward " + tag, 5e-3, 5e-3);
+      Tensor gy = randf(fold_k(y.shape(), c.K), seed++);
+      const Shape xs = fold_k(c.x, c.K);
+      expect_close(fast->conv2d_backward_data(fast->upload(gy), fast->upload(w), xs, c.p),
+                   cpu->conv2d_backward_data(gy, w, xs, c.p), "conv2d backward data " + tag, 5e-3, 5e-3);
+      Tensor gy1 = gy.slice0(0, c.x[0]);
+      expect_close(fast->conv2d_backward_filter(fast->upload(x), fast->upload(gy1), c.w, c.p),
+                   cpu->conv2d_backward_filter(x, gy1, c.w, c.p), "conv2d backward filter " + tag, 5e-3, 5e-3);
+    }
+  }
+#endif
+}
+
+// Device views that start off a 16-byte boundary, as Graph::vjp's chunks of cotangents
+// may (slice0 of images with an odd number of elements): every op must take them (vector
+// paths check alignment; cuDNN operands are copied when misaligned).
+TEST_F(CudaOps, MisalignedViews) {
+  // h's values one float into a device buffer: a view 4 bytes past a 256-byte boundary
+  auto view = [&](const Tensor& h) {
+    Tensor pad = Tensor::zeros({h.numel() + 1});
+    std::memcpy(static_cast<float*>(pad.raw()) + 1, h.raw(), h.nbytes());
+    Tensor d = up(pad).slice0(1, h.numel() + 1).reshape(h.shape());
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(d.raw()) % 16, 4u) << "the view should be misaligned";
+    return d;
+  };
+  const Shape s{3, 5, 7, 9};  // 315 elements per image
+  Tensor a = randf(s, 950), b = randf(s, 951), m = rand_ties({1, 5, 7, 9}, 952);
+  expect_close(gpu->add(view(a), view(b)), cpu->add(a, b), "add on views");
+  expect_close(gpu->scale(view(a), 0.5), cpu->scale(a, 0.5), "scale on a view");
+  Tensor y = view(a), yh = a.clone();
+  gpu->axpy_(y, view(b), -0.7);
+  cpu->axpy_(yh, b, -0.7);
+  expect_close(y, yh, "axpy into a view");
+  expect_close(gpu->relu_forward(view(a)), cpu->relu_forward(a), "relu on a view");
+  expect_close(gpu->mul_tiled(view(a), view(m)), cpu->mul_tiled(a, m), "mul_tiled on views");
+  expect_close(gpu->relu_backward(view(a), view(m)), cpu->relu_backward(a, m), "relu_backward on views");
+  std::vector<double> t{0.0, 0.3, 1.0};
+  expect_close(gpu->interpolate(view(a), view(b), t), cpu->interpolate(a, b, t), "interpolate on views");
+  Tensor ca = randf({5}, 953), cb = randf({5}, 954);
+  expect_close(gpu->channel_affine(view(a), up(ca), up(cb)), cpu->channel_affine(a, ca, cb), "channel_affine on a view");
+  expect_close(gpu->channel_sum(view(a)), cpu->channel_sum(a), "channel_sum on a view");
+  expect_close(gpu->sum_blocks(view(a), 3), cpu->sum_blocks(a, 3), "sum_blocks on a view");
+
+  const Conv2dParams p = conv_params(1, 1, 1, 1, 1, 1, 1);
+  Tensor w = randf({4, 5, 3, 3}, 955);
+  Tensor cy = cpu->conv2d_forward(a, w, Tensor(), p);
+  expect_close(gpu->conv2d_forward(view(a), up(w), Tensor(), p), cy, "conv2d forward on a view", 1e-4, 1e-4);
+  Tensor gy = randf(cy.shape(), 956);
+  expect_close(gpu->conv2d_backward_data(view(gy), up(w), s, p), cpu->conv2d_backward_data(gy, w, s, p),
+               "conv2d backward data on a view", 1e-4, 1e-4);
+  expect_close(gpu->conv2d_backward_filter(view(a), view(gy), w.shape(), p),
+               cpu->conv2d_backward_filter(a, gy, w.shape(), p), "conv2d backward filter on views", 1e-4, 1e-4);
+
+  Tensor x2 = randf({3, 7}, 957), w2 = randf({5, 7}, 958), g2 = randf({3, 5}, 959);
+  expect_close(gpu->linear_forward(view(x2), up(w2), Tensor()), cpu->linear_forward(x2, w2, Tensor()),
+               "linear forward on a view");
+  expect_close(gpu->linear_backward_data(view(g2), up(w2)), cpu->linear_backward_data(g2, w2),
+               "linear backward data on a view");
+  expect_close(gpu->linear_backward_weight(view(x2), view(g2)), cpu->linear_backward_weight(x2, g2),
+               "linear backward weight on views");
+
+  const Pool2dParams pp = pool_params(3, 3, 2, 2, 1, 1, false);
+  Tensor idx, didx;
+  Tensor py = cpu->maxpool_forward(a, pp, idx);
+  expect_equal(gpu->maxpool_forward(view(a), pp, didx), py, "maxpool forward on a view");
+  Tensor pg = randf(py.shape(), 960);  // (3, 5, 4, 5): 100 per image
+  expect_close(gpu->maxpool_backward(view(pg), didx, s), cpu->maxpool_backward(pg, idx, s),
+               "maxpool backward on a view");
+  expect_close(gpu->avgpool_backward(view(pg), s, pp), cpu->avgpool_backward(pg, s, pp), "avgpool backward on a view");
+  Tensor ag = randf({3, 5, 2, 3}, 961);
+  expect_close(gpu->adaptive_avgpool_backward(view(ag), s), cpu->adaptive_avgpool_backward(ag, s),
+               "adaptive avgpool backward on a view");
+}
+
 TEST_F(CudaOps, BatchNorm) {
   for (const Shape& s : {Shape{3, 5, 7, 6}, Shape{4, 6}, Shape{2, 64, 28, 28}}) {
     const int64_t C = s[1];
@@ -386,6 +481,9 @@ TEST(CudaCheck, FailingCallThrowsDeviceError) {
     EXPECT_NE(m.find("CUDA error"), std::string::npos) << m;
     EXPECT_NE(m.find("device"), std::string::npos) << m;
   }
+  // The failure is not left behind as the runtime's last error, where the next launch
+  // check would report it again. (Without a driver every call, this one too, fails.)
+  if (cuda_available()) EXPECT_EQ(cudaGetLastError(), cudaSuccess);
   try {
     SV_CUDA_CHECK(CUDNN_STATUS_BAD_PARAM);
     FAIL();
