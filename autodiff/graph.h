@@ -28,11 +28,15 @@ namespace sv {
 
 class Graph;
 
-// A named trainable tensor. value and grad live on the same device.
+// A named trainable tensor. value and grad live on the same device. Whoever changes
+// value in place (the optimizers) bumps version, so that tensors derived from it (a conv
+// weight with a batchnorm folded in) know to be remade; replacing value (loading, moving)
+// goes with Module::invalidate() instead.
 struct Param {
   std::string name;
   Tensor value;
   Tensor grad;  // undefined until the first backward
+  uint64_t version = 0;
 };
 
 // A value in a graph: its tensor and its tape entry (id < 0: not recorded).

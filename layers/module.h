@@ -4,6 +4,12 @@
 // A Forward context runs a model on a graph and makes every named module's output
 // addressable: Forward(g, "layer3") captures the output of the module at path "layer3"
 // and stops the forward pass there (composite modules return as soon as done()).
+//
+// Fusion: a composite module runs its children through call_pair, which runs a Conv2d
+// directly followed by a BatchNorm2d as one folded convolution (conv2d_bn_eval) when the
+// graph is in eval mode, fusion is on, and the conv's own output is not the target. The
+// result is the batchnorm's output (captured under its name); only the pre-batchnorm
+// value is skipped, and asking for that layer turns the fusion off for it.
 #pragma once
 #include <functional>
 #include <memory>
@@ -16,21 +22,28 @@
 namespace sv {
 
 class Module;
+class BatchNorm2d;
 
 class Forward {
  public:
-  explicit Forward(Graph& g, std::string stop_at = "") : graph(g), target_(std::move(stop_at)) {}
+  explicit Forward(Graph& g, std::string stop_at = "", bool fuse = true)
+      : graph(g), target_(std::move(stop_at)), fuse_(fuse) {}
   Graph& graph;
 
   // Runs child (a module named `name` inside the current one) and captures its output
   // when its full path is the target.
   Var call(Module& child, const std::string& name, const Var& x);
+  // Runs child, or child and next (the following sibling, may be null) fused; sets
+  // `fused` when both ran. The loop of a composite module.
+  Var call_pair(Module& child, const std::string& name, Module* next, const std::string& next_name, const Var& x,
+                bool& fused);
   bool done() const { return done_; }
   const Var& captured() const { return captured_; }
   std::string path(const std::string& name) const { return prefix_.empty() ? name : prefix_ + "." + name; }
 
  private:
   std::string target_, prefix_;
+  bool fuse_;
   bool done_ = false;
   Var captured_;
 };
@@ -71,8 +84,19 @@ class Conv2d : public Module {
   Var forward(const Var& x, Forward& fw) override;
   const char* kind() const override { return "Conv2d"; }
   std::vector<std::pair<std::string, Param*>> own_params() override;
+  void invalidate() override { folded_ = {}; }
+  // This conv followed by bn in eval mode, as one op (conv2d_bn_eval); on the CPU the
+  // folded weights are cached until either module's tensors change.
+  Var forward_with(BatchNorm2d& bn, const Var& x, Forward& fw);
   Param weight, bias;  // (out, in/groups, k, k), (out) or undefined
   Conv2dParams p;
+
+ private:
+  struct Folded {
+    Tensor a;  // the batchnorm scale they were made from (its storage identifies it)
+    uint64_t weight_version = 0, bias_version = 0;
+    Tensor w, b;  // w', b'
+  } folded_;
 };
 
 class BatchNorm2d : public Module {
@@ -83,6 +107,8 @@ class BatchNorm2d : public Module {
   std::vector<std::pair<std::string, Param*>> own_params() override;
   bool trainable(const std::string& n) const override { return n == "weight" || n == "bias"; }
   void invalidate() override { a_ = c_ = Tensor(); }
+  // The eval-mode affine map y = x * a + c (batchnorm_fold), made on first use and cached.
+  void eval_affine(Backend& be, Tensor& a, Tensor& c);
   Param weight, bias, running_mean, running_var;  // all (C)
   double eps, momentum;
 

@@ -46,6 +46,7 @@ void Sgd::step() {
     Param& p = *params_[i];
     if (!p.grad.defined()) continue;
     check_grad(p, "SGD");
+    ++p.version;
     const bool first = !buf_[i].defined();
     if (options.momentum != 0 && first) buf_[i] = Tensor::empty(p.value.shape(), p.value.dtype());
     dispatch_float(p.value, "SGD", [&](auto tag) {
@@ -87,6 +88,7 @@ void Adam::step() {
     Param& p = *params_[i];
     if (!p.grad.defined()) continue;
     check_grad(p, "Adam");
+    ++p.version;
     if (!m_[i].defined()) {
       m_[i] = Tensor::zeros(p.value.shape(), p.value.dtype());
       v_[i] = Tensor::zeros(p.value.shape(), p.value.dtype());

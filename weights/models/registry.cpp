@@ -58,10 +58,14 @@ std::unique_ptr<Module> build_arch(const std::string& arch, int num_classes, int
 
 Var ImageClassifier::forward(const Var& x, Forward& fw) {
   Var y = x;
-  for (auto& [name, m] : children_) {
+  for (size_t i = 0; i < children_.size() && !fw.done(); ++i) {
+    const auto& [name, m] = children_[i];
     if (name == head_) y = flatten(y);  // torch.flatten(x, 1)
-    y = fw.call(*m, name, y);
-    if (fw.done()) break;
+    const bool last = i + 1 == children_.size();
+    bool fused = false;
+    y = fw.call_pair(*m, name, last ? nullptr : children_[i + 1].second.get(), last ? "" : children_[i + 1].first, y,
+                     fused);
+    i += fused;
   }
   return y;
 }

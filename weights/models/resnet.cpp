@@ -31,9 +31,12 @@ class Block : public Module {
 
   Var forward(const Var& x, Forward& fw) override {
     Var y = x;
-    for (const char* s : steps_) {
-      y = fw.call(*child(s), s, y);
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      const char* next = i + 1 < steps_.size() ? steps_[i + 1] : nullptr;
+      bool fused = false;
+      y = fw.call_pair(*child(steps_[i]), steps_[i], next ? child(next) : nullptr, next ? next : "", y, fused);
       if (fw.done()) return y;
+      i += fused;
     }
     Var identity = x;
     if (Module* d = child("downsample")) {

@@ -1,0 +1,69 @@
+// conv2d followed by eval-mode batchnorm, as one convolution: forward and backward side
+// by side.
+//
+// Eval-mode batchnorm is the per-channel affine map y = a[o] * z + c[o] (batchnorm_fold),
+// so with z = conv(x, w) + b it folds into the convolution:
+//   w'[o] = a[o] * w[o],  b'[o] = a[o] * b[o] + c[o],  y = conv(x, w') + b'.
+// The forward saves the batchnorm's pass over the output (the bias is added per tile,
+// while the tile is in cache), the backward its pass over the K-stacked gradient:
+//   gx = conv_backward_data(gy, w')
+//   gw = a[o] * conv_backward_filter(x, gy),  gb = a[o] * channel_sum(gy)
+// which are the gradients of the unfused pair; batchnorm's own tensors get none, as in
+// batchnorm2d_eval. The folded w', b' are made once per (conv, batchnorm) by
+// conv_bn_fold and cached by the caller (Conv2d).
+#include "layers/ops.h"
+
+namespace sv {
+
+namespace {
+// t[o, ...] * s[o] for t (O, ...): s scales dimension 0.
+Tensor scale_rows(Backend& be, const Tensor& t, const Tensor& s) {
+  const int64_t O = t.dim(0), rest = O ? t.numel() / O : 0;
+  return be.channel_affine(t.reshape({1, O, 1, rest}), s, Tensor()).reshape(t.shape());
+}
+
+struct Conv2dBnNode : Node {
+  Tensor x, w_folded, a;  // x (N,C,H,W), w' (O,C/g,kh,kw), a (O)
+  bool has_bias;
+  Conv2dParams p;
+  const char* name() const override { return "conv2d_bn_eval"; }
+  void backward(Backend& be, const Tensor& gy, int64_t K, const std::vector<bool>& need,
+                std::vector<Tensor>& gin) override {
+    if (need[0]) gin[0] = be.conv2d_backward_data(gy, w_folded, fold_k(x.shape(), K), p);
+    if (need[1]) {
+      SV_CHECK(K == 1, Error, "conv2d: weight gradients need K = 1");
+      gin[1] = scale_rows(be, be.conv2d_backward_filter(x, gy, w_folded.shape(), p), a);
+    }
+    if (has_bias && need[2]) gin[2] = be.mul_tiled(be.channel_sum(gy), a);
+  }
+};
+}  // namespace
+
+void conv_bn_fold(Backend& be, const Tensor& w, const Tensor& b, const Tensor& a, const Tensor& c, Tensor& w_folded,
+                  Tensor& b_folded) {
+  SV_CHECK(w.ndim() == 4 && a.ndim() == 1 && a.dim(0) == w.dim(0) && c.shape() == a.shape(), ShapeError,
+           "conv2d + batchnorm2d: weight " + shape_str(w.shape()) + " and batchnorm scale " + shape_str(a.shape()) +
+               " / shift " + shape_str(c.shape()) + " do not match (one batchnorm channel per output channel)");
+  w_folded = scale_rows(be, w, a);
+  b_folded = b.defined() ? be.channel_affine(b.reshape({1, b.numel()}), a, c).reshape(c.shape()) : c;
+}
+
+Var conv2d_bn_eval(const Var& x, const Var& w, const Var& b, const Tensor& a, const Tensor& w_folded,
+                   const Tensor& b_folded, const Conv2dParams& p) {
+  check_ndim(x.value, 4, "conv2d", "input");
+  check_same_dtype_device(x.value, w_folded, "conv2d");
+  SV_CHECK(w_folded.shape() == w.shape() && b_folded.numel() == w.dim(0) && a.numel() == w.dim(0), ShapeError,
+           "conv2d + batchnorm2d: folded weight " + shape_str(w_folded.shape()) + " does not match weight " +
+               shape_str(w.shape()));
+  conv2d_out_shape(x.shape(), w.shape(), p);  // validates parameters and shapes
+  Tensor y = x.backend().conv2d_forward(x.value, w_folded, b_folded, p);
+  auto node = std::make_unique<Conv2dBnNode>();
+  node->x = x.value;
+  node->w_folded = w_folded;
+  node->a = a;
+  node->has_bias = b.value.defined();
+  node->p = p;
+  return x.graph->record(std::move(y), {x, w, b}, std::move(node));
+}
+
+}  // namespace sv
