@@ -113,10 +113,6 @@ class DecayedSgd {
   Sgd decayed_, plain_;
 };
 
-void invalidate_all(Module& m) {
-  m.invalidate();
-  for (auto& [name, c] : m.children()) invalidate_all(*c);
-}
 
 std::string mmss(double s) {
   const long t = std::lround(std::max(0.0, s));
@@ -169,7 +165,7 @@ void seed_dropout(Module& net, uint64_t seed) {
 double evaluate_accuracy(Module& net, Backend& be, const Dataset& data, int batch) {
   SV_CHECK(data.size() > 0, ValueError, "evaluate: empty data set");
   SV_CHECK(batch > 0, ValueError, "evaluate: batch must be positive");
-  invalidate_all(net);
+  net.invalidate_tree();
   int64_t correct = 0;
   for (int64_t b = 0; b < data.size(); b += batch) {
     const int64_t e = std::min<int64_t>(data.size(), b + batch);
@@ -232,7 +228,7 @@ std::vector<EpochStats> train_classifier(Module& net, Backend& be, const Dataset
       progress.update(epoch, opt.epochs, step + 1, s + 1, steps_per_epoch, images, loss_sum / seen,
                       static_cast<double>(correct) / seen);
     }
-    invalidate_all(net);
+    net.invalidate_tree();
     EpochStats st;
     st.epoch = epoch;
     st.train_loss = loss_sum / static_cast<double>(seen);

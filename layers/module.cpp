@@ -76,6 +76,11 @@ std::vector<std::string> Module::layer_names(const std::string& prefix) const {
   return out;
 }
 
+void Module::invalidate_tree() {
+  invalidate();
+  for (auto& [n, m] : children_) m->invalidate_tree();
+}
+
 void Module::to(Backend& be) {
   for (auto& [n, p] : own_params()) {
     if (p->value.defined()) p->value = be.upload(p->value);

@@ -59,6 +59,8 @@ class Module {
   virtual bool trainable(const std::string& /*local_name*/) const { return true; }
   // Called after parameters change (loading, training, moving): drop derived caches.
   virtual void invalidate() {}
+  // invalidate() on this module and every module below it.
+  void invalidate_tree();
 
   Module* add(const std::string& name, std::unique_ptr<Module> m);
   Module* child(const std::string& name) const;  // null if absent

@@ -64,11 +64,6 @@ bool ignored_key(const std::string& name) {
   return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-void invalidate_all(Module& m) {
-  m.invalidate();
-  for (auto& [n, c] : m.children()) invalidate_all(*c);
-}
-
 // ModelInfo from the metadata; in_channels and num_classes fall back to the shapes of the
 // architecture's first and last weights.
 ModelInfo parse_info(const SafetensorsReader& f, const ArchEntry*& entry) {
@@ -174,7 +169,7 @@ Model load_model(const std::string& path) {
     p->value = f.read(*f.find(name));
     p->grad = Tensor();
   }
-  invalidate_all(*m.net);
+  m.net->invalidate_tree();
   return m;
 }
 

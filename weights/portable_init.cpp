@@ -67,14 +67,7 @@ void init_portable(Module& net, uint64_t seed) {
     v = out.to(v.dtype());
     p->grad = Tensor();
   }
-  // cached derived tensors (folded batchnorm) are stale now
-  std::vector<Module*> stack{&net};
-  while (!stack.empty()) {
-    Module* m = stack.back();
-    stack.pop_back();
-    m->invalidate();
-    for (auto& [n, c] : m->children()) stack.push_back(c.get());
-  }
+  net.invalidate_tree();  // cached derived tensors (folded batchnorm and conv) are stale now
 }
 
 }  // namespace sv
