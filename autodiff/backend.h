@@ -76,6 +76,11 @@ class Backend {
   // x (N,C,H,W), gy (N,O,Ho,Wo) -> gw (O,C/groups,kh,kw)
   virtual Tensor conv2d_backward_filter(const Tensor& x, const Tensor& gy, const Shape& w_shape,
                                         const Conv2dParams& p) = 0;
+  // relu(conv2d_forward(x, w, b, p)): a convolution with a (folded batchnorm's) bias and a
+  // ReLU, which a backend may apply in one pass over the output. Default: the two calls.
+  virtual Tensor conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
+    return relu_forward(conv2d_forward(x, w, b, p));
+  }
   // gy (N,C,H,W) or (N,C) -> (C): sum over everything but the channel (bias and beta gradients)
   virtual Tensor channel_sum(const Tensor& gy) = 0;
 

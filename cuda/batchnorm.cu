@@ -31,7 +31,7 @@ void check_per_channel(const Tensor& v, int64_t C, const char* op, const char* w
                ",)");
 }
 
-// y = x * a[c] + b[c]; a or b null means 1 or 0. y may alias x.
+// y = x * a[c] + b[c], then max(y, 0) if relu; a or b null means 1 or 0. y may alias x.
 struct Affine {
   const float* x;
   const float* a;
@@ -40,9 +40,11 @@ struct Affine {
   int64_t C, R;
   bool vec;    // R % 4 == 0 and aligned: a group of four lies in one channel
   bool small;  // every index fits in 32 bits: cheaper divisions
+  bool relu;
   __device__ float map(float v, int64_t c) const {
     float s = a ? v * a[c] : v;
-    return b ? s + b[c] : s;
+    s = b ? s + b[c] : s;
+    return relu ? (s > 0.f ? s : 0.f) : s;  // relu_forward's rule
   }
   // plane p = i / R and channel c = p % C of element i
   __device__ void locate(int64_t i, int64_t& p, int64_t& c) const {
@@ -79,11 +81,11 @@ struct Affine {
   }
 };
 
-void launch_affine(CudaBackend& be, const Tensor& x, const float* a, const float* b, Tensor& y) {
+void launch_affine(CudaBackend& be, const Tensor& x, const float* a, const float* b, Tensor& y, bool relu = false) {
   ChannelView v = channel_view(x, "channel_affine");
   const bool vec = v.R % 4 == 0 && aligned16(x.raw()) && aligned16(y.raw());
   const bool small = x.numel() < (int64_t(1) << 32);
-  launch_map4(be, x.numel(), Affine{fptr(x), a, b, fptr(y), v.C, v.R, vec, small});
+  launch_map4(be, x.numel(), Affine{fptr(x), a, b, fptr(y), v.C, v.R, vec, small, relu});
 }
 
 // ---- train forward
@@ -176,10 +178,10 @@ __global__ void bn_param_grads_kernel(const double2* sums, int64_t K, int64_t C,
 
 }  // namespace
 
-void add_channel_bias_(CudaBackend& be, Tensor& y, const Tensor& b) {
+void add_channel_bias_(CudaBackend& be, Tensor& y, const Tensor& b, bool relu) {
   ChannelView v = channel_view(y, "bias");
-  check_per_channel(b, v.C, "bias", "bias");
-  launch_affine(be, y, nullptr, fptr(b), y);
+  if (b.defined()) check_per_channel(b, v.C, "bias", "bias");
+  if (b.defined() || relu) launch_affine(be, y, nullptr, b.defined() ? fptr(b) : nullptr, y, relu);
 }
 
 Tensor CudaBackend::channel_affine(const Tensor& x, const Tensor& a, const Tensor& b) {

@@ -263,6 +263,12 @@ Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const
   return y;
 }
 
+Tensor CudaBackend::conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
+  Tensor y = conv2d_forward(x, w, Tensor(), p);
+  add_channel_bias_(*this, y, b, /*relu=*/true);
+  return y;
+}
+
 Tensor CudaBackend::conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in, const Shape& x_shape,
                                          const Conv2dParams& p) {
   check_conv_operand(gy_in, "conv2d backward", "gradient");

@@ -64,6 +64,8 @@ class CudaBackend final : public Backend {
   Tensor broadcast_blocks(const Tensor& g, int64_t M, double s) override;
 
   Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) override;
+  // cuDNN's convolution, then the bias and the ReLU in one pass of our own over y.
+  Tensor conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) override;
   Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_shape,
                               const Conv2dParams& p) override;
   Tensor conv2d_backward_filter(const Tensor& x, const Tensor& gy, const Shape& w_shape,
@@ -133,8 +135,9 @@ void check_cuda_f32(const Tensor& t, const char* op, const char* what);
 void check_cuda_i32(const Tensor& t, const char* op, const char* what);
 // K = g.numel() / m.numel() for a K-stacked gradient g over a saved tensor m (backend.h).
 int64_t tiles_of(const Tensor& g, const Tensor& m, const char* op);
-// y[n, c, ...] += b[c] in place, y (N,C,H,W) or (N,C): the bias of conv2d and linear.
-void add_channel_bias_(CudaBackend& be, Tensor& y, const Tensor& b);
+// y[n, c, ...] += b[c] in place, y (N,C,H,W) or (N,C): the bias of conv2d and linear;
+// with relu, y = max(y + b[c], 0) (b may be undefined then).
+void add_channel_bias_(CudaBackend& be, Tensor& y, const Tensor& b, bool relu = false);
 float* fptr(const Tensor& t);  // device float pointer (nullptr for an undefined tensor)
 const int32_t* iptr(const Tensor& t);
 

@@ -1,5 +1,5 @@
-// conv2d followed by eval-mode batchnorm, as one convolution: forward and backward side
-// by side.
+// conv2d followed by eval-mode batchnorm (and optionally ReLU), as one convolution:
+// forward and backward side by side.
 //
 // Eval-mode batchnorm is the per-channel affine map y = a[o] * z + c[o] (batchnorm_fold),
 // so with z = conv(x, w) + b it folds into the convolution:
@@ -9,8 +9,9 @@
 //   gx = conv_backward_data(gy, w')
 //   gw = a[o] * conv_backward_filter(x, gy),  gb = a[o] * channel_sum(gy)
 // which are the gradients of the unfused pair; batchnorm's own tensors get none, as in
-// batchnorm2d_eval. The folded w', b' are made once per (conv, batchnorm) by
-// conv_bn_fold and cached by the caller (Conv2d).
+// batchnorm2d_eval. With relu, y = max(conv(x, w') + b', 0) (Backend::conv2d_relu_forward:
+// one pass over y where the backend fuses it) and gy is first masked by y > 0, as relu's
+// backward does. The folded w', b' are made by conv_bn_fold (cached by Conv2d).
 #include "layers/ops.h"
 
 namespace sv {
@@ -24,11 +25,13 @@ Tensor scale_rows(Backend& be, const Tensor& t, const Tensor& s) {
 
 struct Conv2dBnNode : Node {
   Tensor x, w_folded, a;  // x (N,C,H,W), w' (O,C/g,kh,kw), a (O)
+  Tensor y;               // the output, for the ReLU's mask (relu only)
   bool has_bias;
   Conv2dParams p;
-  const char* name() const override { return "conv2d_bn_eval"; }
-  void backward(Backend& be, const Tensor& gy, int64_t K, const std::vector<bool>& need,
+  const char* name() const override { return y.defined() ? "conv2d_bn_relu_eval" : "conv2d_bn_eval"; }
+  void backward(Backend& be, const Tensor& gout, int64_t K, const std::vector<bool>& need,
                 std::vector<Tensor>& gin) override {
+    const Tensor gy = y.defined() ? be.relu_backward(gout, y) : gout;
     if (need[0]) gin[0] = be.conv2d_backward_data(gy, w_folded, fold_k(x.shape(), K), p);
     if (need[1]) {
       SV_CHECK(K == 1, Error, "conv2d: weight gradients need K = 1");
@@ -49,15 +52,17 @@ void conv_bn_fold(Backend& be, const Tensor& w, const Tensor& b, const Tensor& a
 }
 
 Var conv2d_bn_eval(const Var& x, const Var& w, const Var& b, const Tensor& a, const Tensor& w_folded,
-                   const Tensor& b_folded, const Conv2dParams& p) {
+                   const Tensor& b_folded, const Conv2dParams& p, bool relu) {
   check_ndim(x.value, 4, "conv2d", "input");
   check_same_dtype_device(x.value, w_folded, "conv2d");
   SV_CHECK(w_folded.shape() == w.shape() && b_folded.numel() == w.dim(0) && a.numel() == w.dim(0), ShapeError,
            "conv2d + batchnorm2d: folded weight " + shape_str(w_folded.shape()) + " does not match weight " +
                shape_str(w.shape()));
   conv2d_out_shape(x.shape(), w.shape(), p);  // validates parameters and shapes
-  Tensor y = x.backend().conv2d_forward(x.value, w_folded, b_folded, p);
+  Backend& be = x.backend();
+  Tensor y = relu ? be.conv2d_relu_forward(x.value, w_folded, b_folded, p) : be.conv2d_forward(x.value, w_folded, b_folded, p);
   auto node = std::make_unique<Conv2dBnNode>();
+  if (relu) node->y = y;
   node->x = x.value;
   node->w_folded = w_folded;
   node->a = a;

@@ -5,17 +5,30 @@
 
 namespace sv {
 
-Var Forward::call_pair(Module& child, const std::string& name, Module* next, const std::string& next_name,
-                       const Var& x, bool& fused) {
-  fused = false;
-  auto* conv = dynamic_cast<Conv2d*>(&child);
-  auto* bn = next ? dynamic_cast<BatchNorm2d*>(next) : nullptr;
-  if (!conv || !bn || !fuse_ || graph.training() || path(name) == target_) return call(child, name, x);
-  fused = true;
-  Var y = conv->forward_with(*bn, x, *this);
-  if (!done_ && path(next_name) == target_) {
-    captured_ = y;
-    done_ = true;
+size_t Forward::fusable(const std::vector<Step>& steps, size_t i) const {
+  if (!fuse_ || graph.training() || i + 1 >= steps.size()) return 1;
+  if (!dynamic_cast<Conv2d*>(steps[i].module) || !dynamic_cast<BatchNorm2d*>(steps[i + 1].module)) return 1;
+  if (path(steps[i].name) == target_) return 1;
+  const bool relu = i + 2 < steps.size() && dynamic_cast<ReLU*>(steps[i + 2].module) &&
+                    path(steps[i + 1].name) != target_ && path(steps[i + 2].name) != target_;
+  return relu ? 3 : 2;
+}
+
+Var Forward::call_steps(const std::vector<Step>& steps, const Var& x) {
+  Var y = x;
+  for (size_t i = 0; i < steps.size() && !done_;) {
+    const size_t n = fusable(steps, i);
+    if (n == 1) {
+      y = call(*steps[i].module, steps[i].name, y);
+    } else {
+      auto& conv = static_cast<Conv2d&>(*steps[i].module);
+      y = conv.forward_with(static_cast<BatchNorm2d&>(*steps[i + 1].module), n == 3, y, *this);
+      if (path(steps[i + n - 1].name) == target_) {
+        captured_ = y;
+        done_ = true;
+      }
+    }
+    i += n;
   }
   return y;
 }
@@ -91,15 +104,9 @@ void Module::to(Backend& be) {
 }
 
 Var Sequential::forward(const Var& x, Forward& fw) {
-  Var y = x;
-  for (size_t i = 0; i < children_.size() && !fw.done(); ++i) {
-    const bool last = i + 1 == children_.size();
-    bool fused = false;
-    y = fw.call_pair(*children_[i].second, children_[i].first, last ? nullptr : children_[i + 1].second.get(),
-                     last ? "" : children_[i + 1].first, y, fused);
-    i += fused;
-  }
-  return y;
+  std::vector<Forward::Step> steps;
+  for (auto& [n, m] : children_) steps.push_back({n, m.get()});
+  return fw.call_steps(steps, x);
 }
 
 // ---- Conv2d
@@ -118,7 +125,7 @@ Var Conv2d::forward(const Var& x, Forward& fw) {
   return conv2d(x, g.param(weight), bias.value.defined() ? g.param(bias) : Var{}, p);
 }
 
-Var Conv2d::forward_with(BatchNorm2d& bn, const Var& x, Forward& fw) {
+Var Conv2d::forward_with(BatchNorm2d& bn, bool relu, const Var& x, Forward& fw) {
   Graph& g = fw.graph;
   Tensor a, c;
   bn.eval_affine(g.backend(), a, c);
@@ -128,7 +135,7 @@ Var Conv2d::forward_with(BatchNorm2d& bn, const Var& x, Forward& fw) {
   if (g.backend().device() != Device::CPU) {
     Tensor w, b;
     conv_bn_fold(g.backend(), weight.value, bias.value, a, c, w, b);
-    return conv2d_bn_eval(x, g.param(weight), bias.value.defined() ? g.param(bias) : Var{}, a, w, b, p);
+    return conv2d_bn_eval(x, g.param(weight), bias.value.defined() ? g.param(bias) : Var{}, a, w, b, p, relu);
   }
   // Remade on first use, when the batchnorm's map was remade, or after an optimizer step.
   if (!folded_.a.defined() || folded_.a.raw() != a.raw() || folded_.weight_version != weight.version ||
@@ -139,7 +146,7 @@ Var Conv2d::forward_with(BatchNorm2d& bn, const Var& x, Forward& fw) {
     folded_.bias_version = bias.version;
   }
   return conv2d_bn_eval(x, g.param(weight), bias.value.defined() ? g.param(bias) : Var{}, a, folded_.w, folded_.b,
-                        p);
+                        p, relu);
 }
 
 // ---- BatchNorm2d

@@ -5,11 +5,12 @@
 // addressable: Forward(g, "layer3") captures the output of the module at path "layer3"
 // and stops the forward pass there (composite modules return as soon as done()).
 //
-// Fusion: a composite module runs its children through call_pair, which runs a Conv2d
-// directly followed by a BatchNorm2d as one folded convolution (conv2d_bn_eval) when the
-// graph is in eval mode, fusion is on, and the conv's own output is not the target. The
-// result is the batchnorm's output (captured under its name); only the pre-batchnorm
-// value is skipped, and asking for that layer turns the fusion off for it.
+// Fusion: a composite module runs its children through call_steps, which runs a Conv2d
+// directly followed by a BatchNorm2d (and a ReLU) as one folded convolution
+// (conv2d_bn_eval) when the graph is in eval mode and fusion is on. Values inside a fused
+// run are not made: asking for the conv's output as the layer keeps that conv unfused,
+// asking for the batchnorm's (or the ReLU's) keeps the ReLU out of the run, and the run's
+// last module's output is captured under its name.
 #pragma once
 #include <functional>
 #include <memory>
@@ -33,15 +34,20 @@ class Forward {
   // Runs child (a module named `name` inside the current one) and captures its output
   // when its full path is the target.
   Var call(Module& child, const std::string& name, const Var& x);
-  // Runs child, or child and next (the following sibling, may be null) fused; sets
-  // `fused` when both ran. The loop of a composite module.
-  Var call_pair(Module& child, const std::string& name, Module* next, const std::string& next_name, const Var& x,
-                bool& fused);
+  // Runs the steps (named children of the current module) in order until done(), fusing
+  // where it may (see above). The loop of a composite module.
+  struct Step {
+    std::string name;
+    Module* module;
+  };
+  Var call_steps(const std::vector<Step>& steps, const Var& x);
   bool done() const { return done_; }
   const Var& captured() const { return captured_; }
   std::string path(const std::string& name) const { return prefix_.empty() ? name : prefix_ + "." + name; }
 
  private:
+  // How many steps from steps[i] on run as one fused op (2 or 3), or 1.
+  size_t fusable(const std::vector<Step>& steps, size_t i) const;
   std::string target_, prefix_;
   bool fuse_;
   bool done_ = false;
@@ -87,9 +93,9 @@ class Conv2d : public Module {
   const char* kind() const override { return "Conv2d"; }
   std::vector<std::pair<std::string, Param*>> own_params() override;
   void invalidate() override { folded_ = {}; }
-  // This conv followed by bn in eval mode, as one op (conv2d_bn_eval); on the CPU the
+  // This conv followed by bn (and a ReLU) in eval mode, as one op (conv2d_bn_eval); on the CPU the
   // folded weights are cached until either module's tensors change.
-  Var forward_with(BatchNorm2d& bn, const Var& x, Forward& fw);
+  Var forward_with(BatchNorm2d& bn, bool relu, const Var& x, Forward& fw);
   Param weight, bias;  // (out, in/groups, k, k), (out) or undefined
   Conv2dParams p;
 

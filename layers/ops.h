@@ -13,11 +13,11 @@ Var conv2d(const Var& x, const Var& w, const Var& b, const Conv2dParams& p);
 Var batchnorm2d_eval(const Var& x, const Tensor& a, const Tensor& c);
 void batchnorm_fold(Backend& be, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                     const Tensor& running_var, double eps, Tensor& a, Tensor& c);
-// conv2d then eval-mode batchnorm (y = a * conv(x, w, b) + c per output channel) as one
-// convolution with the folded weight and bias from conv_bn_fold (layers/conv_bn.cpp).
-// Gradients: x, and w, b as of the unfused pair; none for the batchnorm.
+// conv2d then eval-mode batchnorm (y = a * conv(x, w, b) + c per output channel), then
+// ReLU if relu, as one convolution with the folded weight and bias from conv_bn_fold
+// (layers/conv_bn.cpp). Gradients: x, and w, b as of the unfused ops; none for the batchnorm.
 Var conv2d_bn_eval(const Var& x, const Var& w, const Var& b, const Tensor& a, const Tensor& w_folded,
-                   const Tensor& b_folded, const Conv2dParams& p);
+                   const Tensor& b_folded, const Conv2dParams& p, bool relu = false);
 void conv_bn_fold(Backend& be, const Tensor& w, const Tensor& b, const Tensor& a, const Tensor& c, Tensor& w_folded,
                   Tensor& b_folded);
 // Train: batch statistics; running_mean/var updated in place with momentum (torch convention).

@@ -72,8 +72,8 @@ TEST(ConvBnFusion, GradientsOfTheFoldedOpMatchFiniteDifferences) {
   }
 }
 
-TEST(ConvBnFusion, TheFoldedOpEqualsConvThenBatchnorm) {
-  for (bool reference : {true, false}) {
+TEST(ConvBnFusion, TheFoldedOpEqualsConvThenBatchnormThenRelu) {
+  for (auto [reference, with_relu] : {std::pair{true, false}, {true, true}, {false, false}, {false, true}}) {
     const DType dt = reference ? DType::F64 : DType::F32;
     const double rtol = reference ? 1e-12 : 2e-5;
     auto be = make_cpu_backend(reference);
@@ -87,12 +87,19 @@ TEST(ConvBnFusion, TheFoldedOpEqualsConvThenBatchnorm) {
     Graph g1(*be);
     Var x1 = g1.input(x, true), w1 = g1.input(w, true), b1 = g1.input(b, true);
     Var y1 = batchnorm2d_eval(conv2d(x1, w1, b1, p), a, c);
+    if (with_relu) y1 = relu(y1);
     Graph g2(*be);
     Var x2 = g2.input(x, true), w2 = g2.input(w, true), b2 = g2.input(b, true);
     Tensor wf, bf;
     conv_bn_fold(*be, w, b, a, c, wf, bf);
-    Var y2 = conv2d_bn_eval(x2, w2, b2, a, wf, bf, p);
-    EXPECT_CLOSE(y2.value, y1.value, rtol * max_abs(y1.value), rtol) << (reference ? "reference" : "fast");
+    Var y2 = conv2d_bn_eval(x2, w2, b2, a, wf, bf, p, with_relu);
+    SCOPED_TRACE(std::string(reference ? "reference" : "fast") + (with_relu ? ", relu" : ""));
+    EXPECT_CLOSE(y2.value, y1.value, rtol * max_abs(y1.value), rtol);
+    if (with_relu) {
+      int64_t zeros = 0;
+      for (int64_t i = 0; i < y2.value.numel(); ++i) zeros += y2.value.item(i) == 0.0;
+      EXPECT_GT(zeros, y2.value.numel() / 5) << "the relu clipped about half the outputs";
+    }
 
     Shape ks = y1.shape();
     ks.insert(ks.begin(), 3);
@@ -119,7 +126,11 @@ TEST(ConvBnFusion, WholeResnetsFusedEqualUnfused) {
       Graph gu(*be), gf(*be);
       Var xu = gu.input(x, true), xf = gf.input(x, true);
       Var yu = run_to(m, gu, xu, "layer4", false), yf = run_to(m, gf, xf, "layer4", true);
-      EXPECT_LT(gf.size(), gu.size()) << arch << ": the fused graph has one op per conv + batchnorm";
+      // Each fused conv + batchnorm saves the batchnorm's entry, each fused relu its own:
+      // resnet18 has 20 convs (each followed by a batchnorm) and 9 relus right after one
+      // (the stem's, the first of each block); resnet50 53 and 33 (two per block).
+      const size_t saved = arch == "resnet18" ? 20 + 9 : 53 + 33;
+      EXPECT_EQ(gu.size() - gf.size(), saved) << arch << ": every conv + batchnorm (+ relu) ran as one op";
       const std::string tag = arch + (reference ? " float64" : " float32");
       EXPECT_CLOSE(yf.value, yu.value, rtol * max_abs(yu.value), rtol) << tag << " features";
       Shape ks = yu.shape();
@@ -135,8 +146,11 @@ TEST(ConvBnFusion, LayersBeforeAndAfterTheBatchnormCanBeCaptured) {
   Model m = eval_resnet("resnet18", DType::F64, 6);
   auto be = make_cpu_backend(true);
   Tensor x = randn({1, 3, 32, 32}, 60);
-  for (const std::string layer : {"conv1", "bn1", "layer1.0.conv1", "layer1.0.bn1", "layer2.0.downsample.0",
-                                   "layer2.0.downsample.1", "layer2.0.bn2", "layer3"}) {
+  // conv1/bn1/relu: the stem's run; layer1.0.relu: a block's shared relu (its first call);
+  // downsample: a Sequential's run without a relu.
+  for (const std::string layer : {"conv1", "bn1", "relu", "maxpool", "layer1.0.conv1", "layer1.0.bn1",
+                                   "layer1.0.relu", "layer1.0.conv2", "layer1.0.bn2", "layer2.0.downsample.0",
+                                   "layer2.0.downsample.1", "layer2.0.bn2", "layer3", "fc"}) {
     Graph gu(*be, false), gf(*be, false);
     Var yu = run_to(m, gu, gu.input(x), layer, false), yf = run_to(m, gf, gf.input(x), layer, true);
     ASSERT_EQ(yf.shape(), yu.shape()) << layer;

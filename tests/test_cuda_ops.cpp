@@ -207,6 +207,8 @@ TEST_F(CudaOps, Conv2d) {
     // atol 1e-4 * max|ref|: cuDNN may pick FFT or Winograd algorithms, exact only to that
     expect_close(gpu->conv2d_forward(up(x), up(w), c.bias ? up(b) : Tensor(), c.p), y, "conv2d forward " + tag, 1e-4,
                  1e-4);
+    expect_close(gpu->conv2d_relu_forward(up(x), up(w), c.bias ? up(b) : Tensor(), c.p), cpu->relu_forward(y),
+                 "conv2d + relu forward " + tag, 1e-4, 1e-4);
 
     Tensor gy = randf(fold_k(y.shape(), c.K), seed++);
     Shape xs = fold_k(c.x, c.K);

@@ -57,17 +57,11 @@ std::unique_ptr<Module> build_arch(const std::string& arch, int num_classes, int
 }
 
 Var ImageClassifier::forward(const Var& x, Forward& fw) {
-  Var y = x;
-  for (size_t i = 0; i < children_.size() && !fw.done(); ++i) {
-    const auto& [name, m] = children_[i];
-    if (name == head_) y = flatten(y);  // torch.flatten(x, 1)
-    const bool last = i + 1 == children_.size();
-    bool fused = false;
-    y = fw.call_pair(*m, name, last ? nullptr : children_[i + 1].second.get(), last ? "" : children_[i + 1].first, y,
-                     fused);
-    i += fused;
-  }
-  return y;
+  std::vector<Forward::Step> body, head;  // before the head, and from it on
+  for (auto& [name, m] : children_) (name == head_ || !head.empty() ? head : body).push_back({name, m.get()});
+  Var y = fw.call_steps(body, x);
+  if (fw.done() || head.empty()) return y;
+  return fw.call_steps(head, flatten(y));  // torch.flatten(x, 1)
 }
 
 }  // namespace sv

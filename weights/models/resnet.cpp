@@ -30,14 +30,10 @@ class Block : public Module {
   const char* kind() const override { return kind_; }
 
   Var forward(const Var& x, Forward& fw) override {
-    Var y = x;
-    for (size_t i = 0; i < steps_.size(); ++i) {
-      const char* next = i + 1 < steps_.size() ? steps_[i + 1] : nullptr;
-      bool fused = false;
-      y = fw.call_pair(*child(steps_[i]), steps_[i], next ? child(next) : nullptr, next ? next : "", y, fused);
-      if (fw.done()) return y;
-      i += fused;
-    }
+    std::vector<Forward::Step> steps;
+    for (const char* s : steps_) steps.push_back({s, child(s)});
+    Var y = fw.call_steps(steps, x);
+    if (fw.done()) return y;
     Var identity = x;
     if (Module* d = child("downsample")) {
       identity = fw.call(*d, "downsample", x);
