@@ -11,7 +11,8 @@
 // which are the gradients of the unfused pair; batchnorm's own tensors get none, as in
 // batchnorm2d_eval. With relu, y = max(conv(x, w') + b', 0) (Backend::conv2d_relu_forward:
 // one pass over y where the backend fuses it) and gy is first masked by y > 0, as relu's
-// backward does. The folded w', b' are made by conv_bn_fold (cached by Conv2d).
+// backward does. The folded w', b' are made by conv_bn_fold (cached by Conv2d on the CPU);
+// without keep_folded the backward makes w' again rather than hold a copy of the weights.
 #include "layers/ops.h"
 
 namespace sv {
@@ -24,18 +25,20 @@ Tensor scale_rows(Backend& be, const Tensor& t, const Tensor& s) {
 }
 
 struct Conv2dBnNode : Node {
-  Tensor x, w_folded, a;  // x (N,C,H,W), w' (O,C/g,kh,kw), a (O)
-  Tensor y;               // the output, for the ReLU's mask (relu only)
+  Tensor x, w, a;   // x (N,C,H,W), w (O,C/g,kh,kw), a (O)
+  Tensor w_folded;  // w' when the caller keeps it anyway (a cache), else made again here
+  Tensor y;         // the output, for the ReLU's mask (relu only)
   bool has_bias;
   Conv2dParams p;
   const char* name() const override { return y.defined() ? "conv2d_bn_relu_eval" : "conv2d_bn_eval"; }
   void backward(Backend& be, const Tensor& gout, int64_t K, const std::vector<bool>& need,
                 std::vector<Tensor>& gin) override {
     const Tensor gy = y.defined() ? be.relu_backward(gout, y) : gout;
-    if (need[0]) gin[0] = be.conv2d_backward_data(gy, w_folded, fold_k(x.shape(), K), p);
+    if (need[0])
+      gin[0] = be.conv2d_backward_data(gy, w_folded.defined() ? w_folded : scale_rows(be, w, a), fold_k(x.shape(), K), p);
     if (need[1]) {
       SV_CHECK(K == 1, Error, "conv2d: weight gradients need K = 1");
-      gin[1] = scale_rows(be, be.conv2d_backward_filter(x, gy, w_folded.shape(), p), a);
+      gin[1] = scale_rows(be, be.conv2d_backward_filter(x, gy, w.shape(), p), a);
     }
     if (has_bias && need[2]) gin[2] = be.mul_tiled(be.channel_sum(gy), a);
   }
@@ -52,7 +55,7 @@ void conv_bn_fold(Backend& be, const Tensor& w, const Tensor& b, const Tensor& a
 }
 
 Var conv2d_bn_eval(const Var& x, const Var& w, const Var& b, const Tensor& a, const Tensor& w_folded,
-                   const Tensor& b_folded, const Conv2dParams& p, bool relu) {
+                   const Tensor& b_folded, const Conv2dParams& p, bool relu, bool keep_folded) {
   check_ndim(x.value, 4, "conv2d", "input");
   check_same_dtype_device(x.value, w_folded, "conv2d");
   SV_CHECK(w_folded.shape() == w.shape() && b_folded.numel() == w.dim(0) && a.numel() == w.dim(0), ShapeError,
@@ -64,8 +67,9 @@ Var conv2d_bn_eval(const Var& x, const Var& w, const Var& b, const Tensor& a, co
   auto node = std::make_unique<Conv2dBnNode>();
   if (relu) node->y = y;
   node->x = x.value;
-  node->w_folded = w_folded;
+  node->w = w.value;
   node->a = a;
+  if (keep_folded) node->w_folded = w_folded;
   node->has_bias = b.value.defined();
   node->p = p;
   return x.graph->record(std::move(y), {x, w, b}, std::move(node));

@@ -131,11 +131,13 @@ Var Conv2d::forward_with(BatchNorm2d& bn, bool relu, const Var& x, Forward& fw) 
   bn.eval_affine(g.backend(), a, c);
   // On the CPU the folded tensors are cached: folding is a pass over the weights, 10-20 ms
   // per forward for ResNet-50 on 2 cores. On a GPU that pass is far below a millisecond, so
-  // they are made per call and device memory holds no second copy of the weights.
+  // they are made per call (and again by the backward) and device memory holds no second
+  // copy of the weights.
   if (g.backend().device() != Device::CPU) {
     Tensor w, b;
     conv_bn_fold(g.backend(), weight.value, bias.value, a, c, w, b);
-    return conv2d_bn_eval(x, g.param(weight), bias.value.defined() ? g.param(bias) : Var{}, a, w, b, p, relu);
+    return conv2d_bn_eval(x, g.param(weight), bias.value.defined() ? g.param(bias) : Var{}, a, w, b, p, relu,
+                          /*keep_folded=*/false);
   }
   // Remade on first use, when the batchnorm's map was remade, or after an optimizer step.
   if (!folded_.a.defined() || folded_.a.raw() != a.raw() || folded_.weight_version != weight.version ||

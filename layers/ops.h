@@ -16,8 +16,10 @@ void batchnorm_fold(Backend& be, const Tensor& gamma, const Tensor& beta, const 
 // conv2d then eval-mode batchnorm (y = a * conv(x, w, b) + c per output channel), then
 // ReLU if relu, as one convolution with the folded weight and bias from conv_bn_fold
 // (layers/conv_bn.cpp). Gradients: x, and w, b as of the unfused ops; none for the batchnorm.
+// keep_folded: the backward holds w_folded (when the caller caches it anyway); otherwise it
+// folds again when it runs, so a recorded graph holds no second copy of the weights.
 Var conv2d_bn_eval(const Var& x, const Var& w, const Var& b, const Tensor& a, const Tensor& w_folded,
-                   const Tensor& b_folded, const Conv2dParams& p, bool relu = false);
+                   const Tensor& b_folded, const Conv2dParams& p, bool relu = false, bool keep_folded = true);
 void conv_bn_fold(Backend& be, const Tensor& w, const Tensor& b, const Tensor& a, const Tensor& c, Tensor& w_folded,
                   Tensor& b_folded);
 // Train: batch statistics; running_mean/var updated in place with momentum (torch convention).

@@ -106,6 +106,13 @@ TEST(ConvBnFusion, TheFoldedOpEqualsConvThenBatchnormThenRelu) {
     Tensor cot = randn(ks, 44, dt);  // K = 3 for x
     Tensor gx1 = g1.vjp(y1, cot, {x1})[0], gx2 = g2.vjp(y2, cot, {x2})[0];
     EXPECT_CLOSE(gx2, gx1, rtol * max_abs(gx1), rtol) << "K = 3 input gradients";
+    {  // the backward folds again instead of holding w' (the GPU's way)
+      Graph g3(*be);
+      Var x3 = g3.input(x, true), w3 = g3.input(w, true), b3 = g3.input(b, true);
+      Var y3 = conv2d_bn_eval(x3, w3, b3, a, wf, bf, p, with_relu, /*keep_folded=*/false);
+      std::vector<Tensor> r3 = g3.vjp(y3, cot, {x3});
+      EXPECT_CLOSE(r3[0], gx2, 1e-300, 0.0) << "keep_folded = false: the same input gradients";
+    }
     Tensor cot1 = cot.slice0(0, 1);  // K = 1 for the parameters
     std::vector<Tensor> p1 = g1.vjp(y1, cot1, {w1, b1}), p2 = g2.vjp(y2, cot1, {w2, b2});
     EXPECT_CLOSE(p2[0], p1[0], rtol * max_abs(p1[0]), rtol) << "weight gradient";
