@@ -6,6 +6,10 @@
 // threads); and, for the convolutions, the GFLOP/s of a 1024 SGEMM run just before each
 // timed call (sgemm_GFLOP/s) and the ratio of the two (of_sgemm), which stay comparable
 // when other processes share the cores.
+// ConvAlgo/<shape>/batch:B/{winograd,im2col}: ResNet-50's stride-1 3x3 convolutions at
+// batch 8 and 16, forward, through the Winograd F(2x2, 3x3) path and through im2col (the
+// backend with Parallel::winograd off); GFLOP/s counts the direct convolution's FLOPs for
+// both. The stride-1 data gradient runs as a forward convolution, so it takes the same path.
 //   build/bench/sharedvis_bench --benchmark_filter='Sgemm|Conv'
 #include <benchmark/benchmark.h>
 #include <cblas.h>
@@ -14,11 +18,13 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
 
 #include "autodiff/backend.h"
+#include "layers/cpu/cpu_backend.h"
 
 namespace {
 using sv::Conv2dParams;
@@ -93,22 +99,22 @@ struct ConvCase {
   Conv2dParams p;
   double flops;  // 2 * multiply-adds of the whole batch
 };
-ConvCase make_case(const ConvShape& s) {
+ConvCase make_case(const ConvShape& s, int64_t batch = kBatch) {
   ConvCase c;
   c.p.stride_h = c.p.stride_w = static_cast<int>(s.stride);
   c.p.pad_h = c.p.pad_w = static_cast<int>(s.k / 2);
-  c.x = {kBatch, s.C, s.H, s.H};
+  c.x = {batch, s.C, s.H, s.H};
   c.w = {s.O, s.C, s.k, s.k};
   c.y = sv::conv2d_out_shape(c.x, c.w, c.p);
   c.flops = 2.0 * static_cast<double>(sv::shape_numel(c.y)) * static_cast<double>(s.C * s.k * s.k);
   return c;
 }
 
-// Fast vs reference on image 0 and the first (at most 16) output channels; true if close.
+// Fast vs reference on image 0 and the first (at most max_o) output channels; true if close.
 bool validate(sv::Backend& fast, const ConvCase& c, const Tensor& x, const Tensor& w, const Tensor& gy, bool data,
-              std::string& why) {
+              std::string& why, int64_t max_o = 16) {
   auto ref = sv::make_cpu_backend(true);
-  const int64_t o = std::min<int64_t>(16, c.w[0]);
+  const int64_t o = std::min<int64_t>(max_o, c.w[0]);
   const Tensor ws = w.slice0(0, o).clone();
   double err;
   if (!data) {
@@ -138,14 +144,18 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 // Argument: threads (the machine's cores, or 1 for the per-core efficiency). Before each
 // timed convolution an untimed SGEMM (n = kRefN, same threads) runs, so that of_sgemm
 // compares the two over the same seconds even when other processes come and go.
-void BM_Conv(benchmark::State& state, ConvShape s, bool data) {
+// The convolution runs on the fast backend; `winograd` off forces im2col for every shape.
+// max_o: output channels of the validation slice (from 16 on, the slice takes the Winograd path too).
+void run_conv(benchmark::State& state, ConvShape s, bool data, int64_t batch, bool winograd, int64_t max_o) {
   constexpr int kRefN = 1024;
   const int threads = static_cast<int>(state.range(0));
-  const ConvCase c = make_case(s);
-  auto fast = sv::make_cpu_backend(false, threads);
+  const ConvCase c = make_case(s, batch);
+  sv::fast::Parallel par{threads};
+  par.winograd = winograd;
+  auto fast = std::make_unique<sv::CpuBackend>(false, par);
   const Tensor x = randn(c.x, 1), w = randn(c.w, 2), gy = randn(c.y, 3);
   std::string why;
-  if (!validate(*fast, c, x, w, gy, data, why)) {
+  if (!validate(*fast, c, x, w, gy, data, why, max_o)) {
     state.SkipWithError(why.c_str());
     return;
   }
@@ -171,6 +181,13 @@ void BM_Conv(benchmark::State& state, ConvShape s, bool data) {
   set_rates(state, c.flops, conv_cpu);
   state.counters["sgemm_GFLOP/s"] = sgemm_rate;
   state.counters["of_sgemm"] = c.flops * iters / conv_wall * 1e-9 / sgemm_rate;
+}
+
+void BM_Conv(benchmark::State& state, ConvShape s, bool data) { run_conv(state, s, data, kBatch, true, 16); }
+
+// Forward of a stride-1 3x3 shape at a batch, Winograd or im2col.
+void BM_ConvAlgo(benchmark::State& state, ConvShape s, int64_t batch, bool winograd) {
+  run_conv(state, s, false, batch, winograd, 32);
 }
 
 // Square SGEMM with OpenBLAS: the ceiling the convolutions are measured against.
@@ -212,6 +229,20 @@ int register_all() {
           ->ArgName("threads")
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime();
+  for (const ConvShape& s : kResNet50) {
+    if (s.k != 3 || s.stride != 1) continue;
+    for (int64_t batch : {8, 16})
+      for (bool winograd : {true, false})
+        benchmark::RegisterBenchmark((std::string("ConvAlgo/") + s.name + "/batch:" + std::to_string(batch) +
+                                      (winograd ? "/winograd" : "/im2col"))
+                                         .c_str(),
+                                     BM_ConvAlgo, s, batch, winograd)
+            ->Arg(cores())
+            ->Arg(1)
+            ->ArgName("threads")
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+  }
   sgemm({1536});
   return 0;
 }

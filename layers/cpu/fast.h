@@ -6,10 +6,12 @@
 #pragma once
 #include "autodiff/backend.h"
 #include "layers/cpu/fast_parallel.h"
+#include "layers/cpu/fast_winograd.h"  // conv2d_winograd, winograd_applies: 3x3 stride-1 convs
 
 namespace sv::fast {
 
-// ---- convolution (fast_conv.cpp): im2col + GEMM, a few images per GEMM
+// ---- convolution (fast_conv.cpp): im2col + GEMM, a few images per GEMM; 3x3 stride 1 with
+//      enough channels: Winograd F(2x2, 3x3) (fast_winograd.cpp)
 Tensor conv2d_forward(const Parallel& par, const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p);
 Tensor conv2d_backward_data(const Parallel& par, const Tensor& gy, const Tensor& w, const Shape& x_shape,
                             const Conv2dParams& p);

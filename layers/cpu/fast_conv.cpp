@@ -7,6 +7,9 @@
 //   backward data    col           = w_g^T (R, Og) * gy_g (Og, L),  gx += col2im(col)
 //                    (for stride 1: a forward convolution of gy, see data_grad_is_forward_conv)
 //   backward filter  gw_g (Og, R) += gy_g (Og, L) * col^T
+// (3x3 stride-1 convolutions with enough channels take the Winograd F(2x2, 3x3) path
+// instead, see fast_winograd.h, and with them their stride-1 data gradient; par.winograd
+// off keeps them on im2col.)
 // A tile of one image reads and writes its rows of y[n] (an (O, Ho*Wo) matrix) in place;
 // a tile of m > 1 images gathers / scatters the (Og, L) operand through a scratch matrix.
 // Small images are grouped until a GEMM is wide enough to run near peak; large ones are
@@ -26,6 +29,7 @@
 #include "layers/cpu/fast_gemm.h"
 #include "layers/cpu/fast_im2col.h"
 #include "layers/cpu/fast_parallel.h"
+#include "layers/cpu/fast_winograd.h"
 
 namespace sv::fast {
 
@@ -197,6 +201,7 @@ void check_grad_shape(const Tensor& gy, const ConvGeom& g) {
 }  // namespace
 
 Tensor conv2d_forward(const Parallel& par, const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
+  if (winograd_applies(par, x.shape(), w.shape(), p)) return conv2d_winograd(par, x, w, b, p);
   const ConvGeom g = conv_geom(x.shape(), w.shape(), p);
   const SingleThreadedBlas blas;
   return dispatch_float(x, "conv2d", [&](auto tag) {

@@ -79,13 +79,16 @@ class WorkerPool {
 // has exactly that many when threads > 1), in pieces of at least min_elements elements
 // (memory-bound loops) or min_macs multiply-adds (GEMM). Tests lower the minimums to run
 // the threaded paths on small tensors. Results and scratch come from `memory`, the
-// backend's caching allocator (plain Tensor::empty when null).
+// backend's caching allocator (plain Tensor::empty when null). winograd: 3x3 stride-1
+// convolutions may take the Winograd path (fast_winograd.h); tests turn it off to keep the
+// im2col path covered.
 struct Parallel {
   int threads = 1;
   int64_t min_elements = kMinElementsPerThread;
   int64_t min_macs = kMinMacsPerThread;
   WorkerPool* pool = nullptr;
   CachingAllocator* memory = nullptr;
+  bool winograd = true;
   Tensor empty(const Shape& shape, DType dtype) const;
   Tensor zeros(const Shape& shape, DType dtype) const;
   int64_t elements_grain(int64_t per_item) const { return grain_for(per_item, min_elements); }
