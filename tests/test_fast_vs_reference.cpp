@@ -99,6 +99,7 @@ void check_conv(Backends& be, const ConvCase& c, uint64_t seed) {
   for (auto& f : be.fast) {
     const std::string what = describe(c) + " " + f.label();
     expect_match(f->conv2d_forward(x, w, b, c.p), y_ref, "forward " + what);
+    expect_match(f->conv2d_relu_forward(x, w, b, c.p), be.ref->relu_forward(y_ref), "forward + relu " + what);
     expect_match(f->conv2d_backward_data(gyk, w, fold_k(c.x, c.K), c.p), gx_ref, "backward data " + what);
     expect_match(f->conv2d_backward_filter(x, gy, c.w, c.p), gw_ref, "backward filter " + what);
   }

@@ -64,7 +64,8 @@ std::string describe(const Case& c, DType dt, int threads) {
          " threads";
 }
 
-// conv2d_winograd against the reference (in float64 on the same values) for each case.
+// conv2d_winograd against the reference (in float64 on the same values) for each case,
+// without and with the fused ReLU.
 void check_winograd(const std::vector<Case>& cases, DType dt, uint64_t seed) {
   for (const Case& c : cases) {
     seed += 10;
@@ -77,6 +78,10 @@ void check_winograd(const std::vector<Case>& cases, DType dt, uint64_t seed) {
       Threads th(threads);
       EXPECT_LE(scaled_error(fast::conv2d_winograd(th.par, x, w, b, p), ref, tolerance(dt)), 1.0)
           << describe(c, dt, threads);
+      EXPECT_LE(scaled_error(fast::conv2d_winograd(th.par, x, w, b, p, /*relu=*/true), ref::relu_forward(ref),
+                             tolerance(dt)),
+                1.0)
+          << "with relu, " << describe(c, dt, threads);
     }
   }
 }

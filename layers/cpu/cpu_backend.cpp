@@ -65,6 +65,10 @@ Tensor CpuBackend::broadcast_blocks(const Tensor& g, int64_t M, double s) { retu
 Tensor CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
   return reference_ ? ref::conv2d_forward(x, w, b, p) : fast::conv2d_forward(par_, x, w, b, p);
 }
+Tensor CpuBackend::conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
+  if (reference_) return Backend::conv2d_relu_forward(x, w, b, p);
+  return fast::conv2d_forward(par_, x, w, b, p, /*relu=*/true);
+}
 Tensor CpuBackend::conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_shape,
                                         const Conv2dParams& p) {
   return reference_ ? ref::conv2d_backward_data(gy, w, x_shape, p)

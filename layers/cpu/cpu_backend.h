@@ -41,6 +41,7 @@ class CpuBackend : public Backend {
   Tensor broadcast_blocks(const Tensor& g, int64_t M, double s) override;
 
   Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) override;
+  Tensor conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) override;
   Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_shape, const Conv2dParams& p) override;
   Tensor conv2d_backward_filter(const Tensor& x, const Tensor& gy, const Shape& w_shape,
                                 const Conv2dParams& p) override;

@@ -12,7 +12,9 @@ namespace sv::fast {
 
 // ---- convolution (fast_conv.cpp): im2col + GEMM, a few images per GEMM; 3x3 stride 1 with
 //      enough channels: Winograd F(2x2, 3x3) (fast_winograd.cpp)
-Tensor conv2d_forward(const Parallel& par, const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p);
+// relu: max(y, 0) in the same epilogue as the bias, while a tile is in cache.
+Tensor conv2d_forward(const Parallel& par, const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
+                      bool relu = false);
 Tensor conv2d_backward_data(const Parallel& par, const Tensor& gy, const Tensor& w, const Shape& x_shape,
                             const Conv2dParams& p);
 Tensor conv2d_backward_filter(const Parallel& par, const Tensor& x, const Tensor& gy, const Shape& w_shape,

@@ -200,8 +200,9 @@ void check_grad_shape(const Tensor& gy, const ConvGeom& g) {
 }
 }  // namespace
 
-Tensor conv2d_forward(const Parallel& par, const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
-  if (winograd_applies(par, x.shape(), w.shape(), p)) return conv2d_winograd(par, x, w, b, p);
+Tensor conv2d_forward(const Parallel& par, const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
+                      bool relu) {
+  if (winograd_applies(par, x.shape(), w.shape(), p)) return conv2d_winograd(par, x, w, b, p, relu);
   const ConvGeom g = conv_geom(x.shape(), w.shape(), p);
   const SingleThreadedBlas blas;
   return dispatch_float(x, "conv2d", [&](auto tag) {
@@ -226,11 +227,16 @@ Tensor conv2d_forward(const Parallel& par, const Tensor& x, const Tensor& w, con
           scatter_rows(g, s.mat(wk), t, grp, Y);
         }
       }
-      if (B)
+      if (B || relu)  // the epilogue, while the tile is in cache
         for (int64_t i = t.n0; i < t.n0 + t.m; ++i)
           for (int64_t o = 0; o < g.O; ++o) {
             T* row = Y + (i * g.O + o) * P + t.oh0 * g.Wo;
-            for (int64_t j = 0; j < (t.oh1 - t.oh0) * g.Wo; ++j) row[j] += B[o];
+            const T bo = B ? B[o] : T(0);
+            const int64_t n = (t.oh1 - t.oh0) * g.Wo;
+            if (relu)
+              for (int64_t j = 0; j < n; ++j) row[j] = row[j] + bo > T(0) ? row[j] + bo : T(0);
+            else
+              for (int64_t j = 0; j < n; ++j) row[j] += bo;
           }
     });
     return y;

@@ -230,11 +230,11 @@ void input_transform(const WinoGeom& g, const T* X, const Blocking& bl, int64_t 
   }
 }
 
-// y = A^T m A (+ bias) for the segment's tiles, output channels [o0, o1); the outputs of a
-// partial tile that fall outside (Ho, Wo) are dropped.
+// y = A^T m A (+ bias), then max(y, 0) if relu, for the segment's tiles, output channels
+// [o0, o1); the outputs of a partial tile that fall outside (Ho, Wo) are dropped.
 template <class T>
 void output_transform(const WinoGeom& g, const T* M, const Segment& s, int64_t nt, int64_t o0, int64_t o1,
-                      const T* bias, T* Y) {
+                      const T* bias, bool relu, T* Y) {
   const int64_t len = s.length(), ON = g.O * nt, oh0 = 2 * s.ty, ow0 = 2 * s.tx0;
   const int64_t cols = std::min(g.Wo - ow0, 2 * len), out_rows = std::min<int64_t>(2, g.Ho - oh0);
   std::array<T, 2 * (2 * kMaxBlockTiles)> buf;
@@ -254,6 +254,8 @@ void output_transform(const WinoGeom& g, const T* M, const Segment& s, int64_t n
       r1[2 * t] = p[1][0] + p[1][1] + p[1][2] + bo;
       r1[2 * t + 1] = p[1][1] - p[1][2] - p[1][3] + bo;
     }
+    if (relu)
+      for (int64_t j = 0; j < 4 * len; ++j) r0[j] = r0[j] > T(0) ? r0[j] : T(0);  // r0, r1: 4*len values
     T* y = Y + ((s.n * g.O + o) * g.Ho + oh0) * g.Wo + ow0;
     std::memcpy(y, r0, cols * sizeof(T));
     if (out_rows == 2) std::memcpy(y + g.Wo, r1, cols * sizeof(T));
@@ -263,8 +265,8 @@ void output_transform(const WinoGeom& g, const T* M, const Segment& s, int64_t n
 // One block: input transform into V, 16 GEMMs into M, output transform into Y; each step
 // split over inner.threads (one thread when blocks run side by side).
 template <class T>
-void run_block(const WinoGeom& g, const Blocking& bl, int64_t block, const T* X, const T* U, const T* bias, T* V, T* M,
-               T* Y, const Parallel& inner) {
+void run_block(const WinoGeom& g, const Blocking& bl, int64_t block, const T* X, const T* U, const T* bias, bool relu,
+               T* V, T* M, T* Y, const Parallel& inner) {
   const int64_t nt = block_tiles(g, bl, block);
   parallel_for(inner, g.C, inner.elements_grain(16 * nt), [&](int64_t c0, int64_t c1) {
     input_transform(g, X, bl, block, nt, c0, c1, V);
@@ -275,7 +277,7 @@ void run_block(const WinoGeom& g, const Blocking& bl, int64_t block, const T* X,
            nt);
   });
   parallel_for(inner, g.O, inner.elements_grain(16 * nt), [&](int64_t o0, int64_t o1) {
-    for_each_segment(g, bl, block, [&](const Segment& s) { output_transform(g, M, s, nt, o0, o1, bias, Y); });
+    for_each_segment(g, bl, block, [&](const Segment& s) { output_transform(g, M, s, nt, o0, o1, bias, relu, Y); });
   });
 }
 }  // namespace
@@ -286,7 +288,8 @@ bool winograd_applies(const Parallel& par, const Shape& x, const Shape& w, const
          p.pad_w >= 0 && p.pad_w <= 2 && x[1] >= kMinChannels && w[0] >= kMinChannels;
 }
 
-Tensor conv2d_winograd(const Parallel& par, const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
+Tensor conv2d_winograd(const Parallel& par, const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
+                       bool relu) {
   const ConvGeom cg = conv_geom(x.shape(), w.shape(), p);
   SV_CHECK(cg.groups == 1 && cg.KH == 3 && cg.KW == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 &&
                p.dil_w == 1 && p.pad_h >= 0 && p.pad_w >= 0,
@@ -316,7 +319,7 @@ Tensor conv2d_winograd(const Parallel& par, const Tensor& x, const Tensor& w, co
     Tensor scratch = par.empty({workers * (v_size + m_size)}, x.dtype());
     auto block = [&](int64_t blk, int worker, const Parallel& inner) {
       T* V = scratch.data<T>() + worker * (v_size + m_size);
-      run_block(g, bl, blk, X, U, B, V, V + v_size, Y, inner);
+      run_block(g, bl, blk, X, U, B, relu, V, V + v_size, Y, inner);
     };
     if (side_by_side)
       parallel_dynamic(par, bl.blocks, [&](int64_t blk, int worker) { block(blk, worker, par.serial()); });

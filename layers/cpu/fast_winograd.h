@@ -36,6 +36,8 @@ bool winograd_applies(const Parallel& par, const Shape& x, const Shape& w, const
 
 // The Winograd convolution itself, for any shape that winograd_applies would take whatever
 // its channel counts. b may be undefined (no bias). float32 and float64.
-Tensor conv2d_winograd(const Parallel& par, const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p);
+// relu: max(y, 0) applied as the outputs are written (Backend::conv2d_relu_forward).
+Tensor conv2d_winograd(const Parallel& par, const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
+                       bool relu = false);
 
 }  // namespace sv::fast
