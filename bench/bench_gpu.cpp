@@ -139,7 +139,7 @@ double mib(size_t b) { return static_cast<double>(b) / (1 << 20); }
 
 int run(int argc, char** argv) {
   Args a = parse(argc, argv);
-  SV_CHECK(cuda_device_count() > 0, DeviceError, "no CUDA device");
+  SV_CHECK(cuda_device_count() > 0, DeviceError, "no CUDA device: " + cuda_unavailable_reason());
   CudaOptions opt = CudaOptions::from_env();
   auto gpu = make_cuda_backend(0, opt);
   std::printf("sharedvis GPU bench: %s, tf32 %d, deterministic %d, conv search %s, workspace limit %zu MiB\n",
