@@ -95,7 +95,7 @@ std::vector<LayerShape> layer_output_shapes(Model& m, const Shape& x_shape) {
   std::vector<LayerShape> out;
   for (const std::string& name : m.net->layer_names()) {
     Graph g(be, false);
-    Forward fw(g, name);
+    Forward fw(g, name, /*fuse=*/false);  // the probe's values are garbage: cache nothing from them
     m.net->forward(g.input(x), fw);
     out.push_back({name, fw.done() ? fw.captured().shape() : Shape{}});
   }

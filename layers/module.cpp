@@ -122,6 +122,7 @@ std::vector<std::pair<std::string, Param*>> Conv2d::own_params() {
 }
 Var Conv2d::forward(const Var& x, Forward& fw) {
   Graph& g = fw.graph;
+  if (g.training()) folded_ = {};  // weights are about to change: no stale copy held meanwhile
   return conv2d(x, g.param(weight), bias.value.defined() ? g.param(bias) : Var{}, p);
 }
 
@@ -140,10 +141,11 @@ Var Conv2d::forward_with(BatchNorm2d& bn, bool relu, const Var& x, Forward& fw) 
                           /*keep_folded=*/false);
   }
   // Remade on first use, when the batchnorm's map was remade, or after an optimizer step.
-  if (!folded_.a.defined() || folded_.a.raw() != a.raw() || folded_.weight_version != weight.version ||
-      folded_.bias_version != bias.version) {
+  if (!folded_.a.defined() || folded_.a.raw() != a.raw() || folded_.backend != &g.backend() ||
+      folded_.weight_version != weight.version || folded_.bias_version != bias.version) {
     conv_bn_fold(g.backend(), weight.value, bias.value, a, c, folded_.w, folded_.b);
     folded_.a = a;
+    folded_.backend = &g.backend();
     folded_.weight_version = weight.version;
     folded_.bias_version = bias.version;
   }
@@ -173,7 +175,11 @@ Var BatchNorm2d::forward(const Var& x, Forward& fw) {
 }
 
 void BatchNorm2d::eval_affine(Backend& be, Tensor& a, Tensor& c) {
-  if (!a_.defined()) batchnorm_fold(be, weight.value, bias.value, running_mean.value, running_var.value, eps, a_, c_);
+  if (!a_.defined() || a_weight_version_ != weight.version || a_bias_version_ != bias.version) {
+    batchnorm_fold(be, weight.value, bias.value, running_mean.value, running_var.value, eps, a_, c_);
+    a_weight_version_ = weight.version;
+    a_bias_version_ = bias.version;
+  }
   a = a_;
   c = c_;
 }
@@ -208,6 +214,7 @@ void init_params(Module& m, uint64_t seed) {
     for (int64_t i = 0; i < h.numel(); ++i) h.data<double>()[i] = u(rng);
     v = h.to(v.dtype());
   }
+  m.invalidate_tree();  // derived caches (folded batchnorm and conv) are stale now
 }
 
 }  // namespace sv

@@ -102,6 +102,7 @@ class Conv2d : public Module {
  private:
   struct Folded {
     Tensor a;  // the batchnorm scale they were made from (its storage identifies it)
+    const Backend* backend = nullptr;  // and on which backend
     uint64_t weight_version = 0, bias_version = 0;
     Tensor w, b;  // w', b'
   } folded_;
@@ -122,6 +123,7 @@ class BatchNorm2d : public Module {
 
  private:
   Tensor a_, c_;  // folded eval-mode affine map, cached
+  uint64_t a_weight_version_ = 0, a_bias_version_ = 0;  // of weight and bias when a_, c_ were made
 };
 
 class Linear : public Module {

@@ -1,5 +1,5 @@
 // ConvBnFusion: conv2d followed by eval-mode batchnorm as one folded convolution
-// (layers/conv_bn.cpp, Forward::call_pair). The op's gradients against central
+// (layers/conv_bn.cpp, Forward::call_steps). The op's gradients against central
 // differences; the op against the unfused pair; whole ResNets fused against unfused
 // (features and K-stacked vjps, float64 and float32), layer capture before and after the
 // batchnorm, and the folded weights following parameter changes.
@@ -7,6 +7,7 @@
 #include "layers/module.h"
 #include "layers/optim.h"
 #include "tests/gradcheck.h"
+#include "apps/shape_probe.h"
 #include "weights/model.h"
 
 namespace sv::test {
@@ -197,7 +198,26 @@ TEST(ConvBnFusion, FoldedWeightsFollowParameterChanges) {
   for (int64_t i = 0; i < bn->running_var.value.numel(); ++i) bn->running_var.value.data<double>()[i] *= 3.0;
   bn->invalidate();
   EXPECT_CLOSE(features(true), features(false), 1e-12, 1e-10) << "after new running statistics";
-  EXPECT_GT(mixed_error(features(true), after, 1e-9, 1e-6), 1.0);
+  Tensor with_stats = features(true);
+  EXPECT_GT(mixed_error(with_stats, after, 1e-9, 1e-6), 1.0);
+  // A batchnorm's gamma changed in place, as an optimizer does (it bumps the version).
+  for (int64_t i = 0; i < bn->weight.value.numel(); ++i) bn->weight.value.data<double>()[i] *= -0.5;
+  ++bn->weight.version;
+  EXPECT_CLOSE(features(true), features(false), 1e-12, 1e-10) << "after an in-place change of gamma";
+  EXPECT_GT(mixed_error(features(true), with_stats, 1e-9, 1e-6), 1.0);
+}
+
+// The shape probe runs the model on a backend whose values are garbage: nothing it makes may
+// be cached for later real passes (it once left garbage folded weights behind).
+TEST(ConvBnFusion, AShapeProbeLeavesNoStaleFoldedWeights) {
+  Model m = eval_resnet("resnet18", DType::F32, 8);
+  std::vector<LayerShape> shapes = layer_output_shapes(m, {1, 3, 32, 32});
+  ASSERT_FALSE(shapes.empty());
+  auto be = make_cpu_backend(false);
+  Tensor x = randn({1, 3, 32, 32}, 80, DType::F32);
+  Graph gf(*be, false), gu(*be, false);
+  Tensor f = run_to(m, gf, gf.input(x), "layer2", true).value, u = run_to(m, gu, gu.input(x), "layer2", false).value;
+  EXPECT_CLOSE(f, u, 1e-4 * max_abs(u), 1e-4);
 }
 
 }  // namespace sv::test

@@ -206,4 +206,15 @@ TEST(Winograd, KStackedDataGradientThroughTheBackend) {
     }
 }
 
+// An empty batch (also a K-stacked gradient of zero images) gives an empty result on any
+// number of threads (the blocking once divided by zero tiles).
+TEST(Winograd, EmptyBatch) {
+  for (int threads : {1, 2, 3}) {
+    Threads th(threads);
+    const Tensor y = fast::conv2d_winograd(th.par, Tensor::empty({0, 16, 8, 8}), randn({16, 16, 3, 3}, 1, DType::F32),
+                                           Tensor(), pads(1, 1));
+    EXPECT_EQ(y.shape(), (Shape{0, 16, 8, 8})) << threads << " threads";
+  }
+}
+
 }  // namespace sv::test

@@ -27,6 +27,8 @@ class CpuBackend : public Backend {
   Tensor empty(const Shape& shape, DType dtype) override;
   Tensor zeros(const Shape& shape, DType dtype) override;
   MemoryStats memory_stats() const;
+  // Gives the allocator's cached blocks back to the system (tensors stay valid).
+  void release_cached_memory() { memory_->release_cached(); }
   Tensor upload(const Tensor& host) override;
   Tensor download(const Tensor& t) override;
   void copy_(Tensor& dst, const Tensor& src) override;

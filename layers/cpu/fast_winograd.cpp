@@ -152,10 +152,9 @@ void split_row(const T* xc, int64_t H, int64_t W, int64_t ih, int64_t iw0, int64
     even[k] = at(iw0 + 2 * k);
     odd[k] = at(iw0 + 2 * k + 1);
   }
-  const T* r = row + iw0;
   for (int64_t k = k0; k < k1; ++k) {
-    even[k] = r[2 * k];
-    odd[k] = r[2 * k + 1];
+    even[k] = row[iw0 + 2 * k];
+    odd[k] = row[iw0 + 2 * k + 1];
   }
   for (int64_t k = k1; k < n; ++k) {
     even[k] = at(iw0 + 2 * k);
@@ -299,6 +298,7 @@ Tensor conv2d_winograd(const Parallel& par, const Tensor& x, const Tensor& w, co
   return dispatch_float(x, "conv2d", [&](auto tag) {
     using T = decltype(tag);
     Tensor y = par.empty({g.N, g.O, g.Ho, g.Wo}, x.dtype());
+    if (y.numel() == 0) return y;  // no tiles (an empty batch)
     Tensor u = par.empty({16, g.O, g.C}, x.dtype()), wt = par.empty({par.threads, 9, g.C}, x.dtype());
     const T *X = x.data<T>(), *Wt = w.data<T>(), *B = b.defined() ? b.data<T>() : nullptr;
     T *Y = y.data<T>(), *U = u.data<T>();
