@@ -34,8 +34,10 @@ struct Conv2dBnNode : Node {
   void backward(Backend& be, const Tensor& gout, int64_t K, const std::vector<bool>& need,
                 std::vector<Tensor>& gin) override {
     const Tensor gy = y.defined() ? be.relu_backward(gout, y) : gout;
-    if (need[0])
-      gin[0] = be.conv2d_backward_data(gy, w_folded.defined() ? w_folded : scale_rows(be, w, a), fold_k(x.shape(), K), p);
+    if (need[0]) {
+      const Tensor wf = w_folded.defined() ? w_folded : scale_rows(be, w, a);
+      gin[0] = be.conv2d_backward_data(gy, wf, fold_k(x.shape(), K), p);
+    }
     if (need[1]) {
       SV_CHECK(K == 1, Error, "conv2d: weight gradients need K = 1");
       gin[1] = scale_rows(be, be.conv2d_backward_filter(x, gy, w.shape(), p), a);
@@ -63,7 +65,8 @@ Var conv2d_bn_eval(const Var& x, const Var& w, const Var& b, const Tensor& a, co
                shape_str(w.shape()));
   conv2d_out_shape(x.shape(), w.shape(), p);  // validates parameters and shapes
   Backend& be = x.backend();
-  Tensor y = relu ? be.conv2d_relu_forward(x.value, w_folded, b_folded, p) : be.conv2d_forward(x.value, w_folded, b_folded, p);
+  Tensor y = relu ? be.conv2d_relu_forward(x.value, w_folded, b_folded, p)
+                  : be.conv2d_forward(x.value, w_folded, b_folded, p);
   auto node = std::make_unique<Conv2dBnNode>();
   if (relu) node->y = y;
   node->x = x.value;
