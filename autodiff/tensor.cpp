@@ -41,6 +41,17 @@ int64_t shape_numel(const Shape& s) {
   return n;
 }
 
+size_t shape_bytes(const Shape& s, DType dtype) {
+  const int64_t limit = (int64_t(1) << 56) / static_cast<int64_t>(dtype_size(dtype));
+  int64_t n = 1;
+  for (int64_t d : s) {
+    SV_CHECK(d >= 0, ShapeError, "negative dimension in shape " + shape_str(s));
+    SV_CHECK(d == 0 || n <= limit / d, ShapeError, "tensor too large: " + shape_str(s));
+    n *= d;
+  }
+  return static_cast<size_t>(n) * dtype_size(dtype);
+}
+
 Shape fold_k(const Shape& s, int64_t K) {
   if (s.empty()) return {K};
   Shape f = s;
@@ -54,8 +65,7 @@ Tensor::Tensor(std::shared_ptr<void> storage, Shape shape, DType dtype, Device d
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
-  for (int64_t d : shape) SV_CHECK(d >= 0, ShapeError, "negative dimension in shape " + shape_str(shape));
-  size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  const size_t bytes = shape_bytes(shape, dtype);
   size_t rounded = (bytes + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
   if (!p) throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes for " + shape_str(shape));

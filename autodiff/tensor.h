@@ -27,6 +27,9 @@ const char* dtype_name(DType t);
 const char* device_name(Device d);
 std::string shape_str(const Shape& s);  // "(2, 3, 4)"
 int64_t shape_numel(const Shape& s);
+// Bytes of a tensor of this shape and dtype, for allocators; ShapeError for a negative
+// dimension or a size that would overflow.
+size_t shape_bytes(const Shape& s, DType dtype);
 // The shape of K stacked copies folded into dim 0: (N, ...) -> (K*N, ...); () -> (K,).
 Shape fold_k(const Shape& s, int64_t K);
 

@@ -175,9 +175,7 @@ void CudaBackend::release_workspace() {
 }
 
 Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
-  for (int64_t d : shape) SV_CHECK(d >= 0, ShapeError, "negative dimension in shape " + shape_str(shape));
-  size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
-  return Tensor(alloc_->allocate(bytes), shape, dtype, Device::CUDA);
+  return Tensor(alloc_->allocate(shape_bytes(shape, dtype)), shape, dtype, Device::CUDA);
 }
 
 Tensor CudaBackend::zeros(const Shape& shape, DType dtype) {

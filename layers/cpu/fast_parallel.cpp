@@ -7,12 +7,7 @@ namespace sv::fast {
 
 Tensor Parallel::empty(const Shape& shape, DType dtype) const {
   if (!memory) return Tensor::empty(shape, dtype);
-  for (int64_t d : shape) SV_CHECK(d >= 0, ShapeError, "negative dimension in shape " + shape_str(shape));
-  const int64_t n = shape_numel(shape);
-  SV_CHECK(n <= (int64_t(1) << 56) / static_cast<int64_t>(dtype_size(dtype)), ShapeError,
-           "tensor too large: " + shape_str(shape));
-  const size_t bytes = static_cast<size_t>(n) * dtype_size(dtype);
-  return Tensor(memory->allocate(bytes), shape, dtype, Device::CPU);
+  return Tensor(memory->allocate(shape_bytes(shape, dtype)), shape, dtype, Device::CPU);
 }
 
 Tensor Parallel::zeros(const Shape& shape, DType dtype) const {
