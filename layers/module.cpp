@@ -23,24 +23,24 @@ Var Forward::call_steps(const std::vector<Step>& steps, const Var& x) {
     } else {
       auto& conv = static_cast<Conv2d&>(*steps[i].module);
       y = conv.forward_with(static_cast<BatchNorm2d&>(*steps[i + 1].module), n == 3, y, *this);
-      if (path(steps[i + n - 1].name) == target_) {
-        captured_ = y;
-        done_ = true;
-      }
+      capture(path(steps[i + n - 1].name), y);
     }
     i += n;
   }
   return y;
 }
 
+void Forward::capture(const std::string& full_path, const Var& y) {
+  if (done_ || full_path != target_) return;
+  captured_ = y;
+  done_ = true;
+}
+
 Var Forward::call(Module& child, const std::string& name, const Var& x) {
   std::string saved = prefix_;
   prefix_ = path(name);
   Var y = child.forward(x, *this);
-  if (!done_ && prefix_ == target_) {
-    captured_ = y;
-    done_ = true;
-  }
+  capture(prefix_, y);
   prefix_ = saved;
   return y;
 }
@@ -141,11 +141,10 @@ Var Conv2d::forward_with(BatchNorm2d& bn, bool relu, const Var& x, Forward& fw) 
                           /*keep_folded=*/false);
   }
   // Remade on first use, when the batchnorm's map was remade, or after an optimizer step.
-  if (!folded_.a.defined() || folded_.a.raw() != a.raw() || folded_.backend != &g.backend() ||
-      folded_.weight_version != weight.version || folded_.bias_version != bias.version) {
+  if (!folded_.a.defined() || folded_.a.raw() != a.raw() || folded_.weight_version != weight.version ||
+      folded_.bias_version != bias.version) {
     conv_bn_fold(g.backend(), weight.value, bias.value, a, c, folded_.w, folded_.b);
     folded_.a = a;
-    folded_.backend = &g.backend();
     folded_.weight_version = weight.version;
     folded_.bias_version = bias.version;
   }

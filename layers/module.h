@@ -46,6 +46,8 @@ class Forward {
   std::string path(const std::string& name) const { return prefix_.empty() ? name : prefix_ + "." + name; }
 
  private:
+  // Captures y when full_path is the target (the first time only).
+  void capture(const std::string& full_path, const Var& y);
   // How many steps from steps[i] on run as one fused op (2 or 3), or 1.
   size_t fusable(const std::vector<Step>& steps, size_t i) const;
   std::string target_, prefix_;
@@ -102,7 +104,6 @@ class Conv2d : public Module {
  private:
   struct Folded {
     Tensor a;  // the batchnorm scale they were made from (its storage identifies it)
-    const Backend* backend = nullptr;  // and on which backend
     uint64_t weight_version = 0, bias_version = 0;
     Tensor w, b;  // w', b'
   } folded_;
