@@ -15,6 +15,23 @@
 
 namespace sv::test {
 
+// Convolution parameters in one call: stride, padding (h and w), dilation, groups.
+inline Conv2dParams conv_params(int sh, int sw, int ph, int pw, int dh = 1, int dw = 1, int groups = 1) {
+  Conv2dParams p;
+  p.stride_h = sh;
+  p.stride_w = sw;
+  p.pad_h = ph;
+  p.pad_w = pw;
+  p.dil_h = dh;
+  p.dil_w = dw;
+  p.groups = groups;
+  return p;
+}
+// The same stride, padding and dilation in both directions.
+inline Conv2dParams square_conv(int stride, int pad, int dil = 1, int groups = 1) {
+  return conv_params(stride, stride, pad, pad, dil, dil, groups);
+}
+
 // Pool parameters in one call: kernel, stride, padding (h and w), ceil_mode, count_include_pad.
 inline Pool2dParams pool_params(int kh, int kw, int sh, int sw, int ph, int pw, bool ceil_mode,
                                 bool include_pad = true) {
@@ -36,6 +53,19 @@ inline std::string no_cuda_reason() {
   return "no CUDA device: " + cuda_unavailable_reason();
 #else
   return "no CUDA device: this sharedvis was built without CUDA (SHAREDVIS_CUDA=OFF or no nvcc)";
+#endif
+}
+
+// The CUDA backend that the CUDA tests compare with the CPU reference: deterministic
+// algorithms, full float32 (no TF32). Call only where cuda_available().
+inline std::unique_ptr<Backend> make_test_gpu() {
+#ifdef SHAREDVIS_HAVE_CUDA
+  CudaOptions o = CudaOptions::from_env();
+  o.deterministic = true;
+  o.tf32 = false;
+  return make_cuda_backend(0, o);
+#else
+  return nullptr;
 #endif
 }
 

@@ -13,14 +13,6 @@
 namespace sv::test {
 
 namespace {
-Conv2dParams params(int stride, int pad, int groups = 1) {
-  Conv2dParams p;
-  p.stride_h = p.stride_w = stride;
-  p.pad_h = p.pad_w = pad;
-  p.groups = groups;
-  return p;
-}
-
 double max_abs(const Tensor& t) {
   double m = 1e-300;
   for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::abs(t.item(i)));
@@ -57,7 +49,7 @@ Var run_to(Model& m, Graph& g, const Var& x, const std::string& layer, bool fuse
 TEST(ConvBnFusion, GradientsOfTheFoldedOpMatchFiniteDifferences) {
   for (bool bias : {true, false}) {
     for (int groups : {1, 2}) {
-      const Conv2dParams p = params(2, 1, groups);
+      const Conv2dParams p = square_conv(2, 1, 1, groups);
       Tensor a, c;
       random_affine(4, 30 + groups, a, c);
       std::vector<Tensor> inputs{randn({2, 4, 5, 6}, 31), randn({4, 4 / groups, 3, 3}, 32)};
@@ -78,7 +70,7 @@ TEST(ConvBnFusion, TheFoldedOpEqualsConvThenBatchnormThenRelu) {
     const DType dt = reference ? DType::F64 : DType::F32;
     const double rtol = reference ? 1e-12 : 2e-5;
     auto be = make_cpu_backend(reference);
-    const Conv2dParams p = params(1, 1);
+    const Conv2dParams p = square_conv(1, 1);
     Tensor a, c;
     random_affine(6, 40, a, c);
     a = a.to(dt);

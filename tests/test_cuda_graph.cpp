@@ -18,24 +18,17 @@
 namespace sv::test {
 namespace {
 
-Conv2dParams conv_p(int stride, int pad) {
-  Conv2dParams p;
-  p.stride_h = p.stride_w = stride;
-  p.pad_h = p.pad_w = pad;
-  return p;
-}
-
 // torchvision's BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + downsample(x))
 class Block : public Module {
  public:
   Block(int in, int out, int stride) {
-    add("conv1", std::make_unique<Conv2d>(in, out, 3, conv_p(stride, 1), false));
+    add("conv1", std::make_unique<Conv2d>(in, out, 3, square_conv(stride, 1), false));
     add("bn1", std::make_unique<BatchNorm2d>(out));
-    add("conv2", std::make_unique<Conv2d>(out, out, 3, conv_p(1, 1), false));
+    add("conv2", std::make_unique<Conv2d>(out, out, 3, square_conv(1, 1), false));
     add("bn2", std::make_unique<BatchNorm2d>(out));
     if (stride != 1 || in != out) {
       auto ds = std::make_unique<Sequential>();
-      ds->push(std::make_unique<Conv2d>(in, out, 1, conv_p(stride, 0), false));
+      ds->push(std::make_unique<Conv2d>(in, out, 1, square_conv(stride, 0), false));
       ds->push(std::make_unique<BatchNorm2d>(out));
       add("downsample", std::move(ds));
     }
@@ -54,7 +47,7 @@ struct TinyResnet {
   std::unique_ptr<Sequential> body = std::make_unique<Sequential>();
 
   explicit TinyResnet(uint64_t seed) {
-    stem->push(std::make_unique<Conv2d>(3, 8, 3, conv_p(1, 1), true));
+    stem->push(std::make_unique<Conv2d>(3, 8, 3, square_conv(1, 1), true));
     stem->push(std::make_unique<BatchNorm2d>(8));
     stem->push(std::make_unique<ReLU>());
     Pool2dParams mp;
@@ -113,12 +106,7 @@ class CudaGraph : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!cuda_available()) GTEST_SKIP() << no_cuda_reason();
-#ifdef SHAREDVIS_HAVE_CUDA
-    CudaOptions o = CudaOptions::from_env();
-    o.deterministic = true;
-    o.tf32 = false;
-    gpu = make_cuda_backend(0, o);
-#endif
+    gpu = make_test_gpu();
     cpu = make_cpu_backend(true);
   }
   std::unique_ptr<Backend> gpu, cpu;

@@ -39,12 +39,7 @@ class CudaOps : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!cuda_available()) GTEST_SKIP() << no_cuda_reason();
-#ifdef SHAREDVIS_HAVE_CUDA
-    CudaOptions o = CudaOptions::from_env();
-    o.deterministic = true;
-    o.tf32 = false;
-    gpu = make_cuda_backend(0, o);
-#endif
+    gpu = make_test_gpu();
     cpu = make_cpu_backend(true);
   }
 
@@ -175,18 +170,6 @@ struct ConvCase {
   bool bias;
   int64_t K;  // K-stacked copies for the data gradient
 };
-
-Conv2dParams conv_params(int sh, int sw, int ph, int pw, int dh, int dw, int groups) {
-  Conv2dParams p;
-  p.stride_h = sh;
-  p.stride_w = sw;
-  p.pad_h = ph;
-  p.pad_w = pw;
-  p.dil_h = dh;
-  p.dil_w = dw;
-  p.groups = groups;
-  return p;
-}
 
 TEST_F(CudaOps, Conv2d) {
   const std::vector<ConvCase> cases{

@@ -66,15 +66,8 @@ double rel_norm_error(const Tensor& a, const Tensor& b) {
 class CudaResnet50 : public ::testing::Test {
  protected:
   void SetUp() override {
-#ifdef SHAREDVIS_HAVE_CUDA
     if (!cuda_available()) GTEST_SKIP() << no_cuda_reason();
-    CudaOptions o = CudaOptions::from_env();
-    o.deterministic = true;
-    o.tf32 = false;
-    gpu = make_cuda_backend(0, o);
-#else
-    GTEST_SKIP() << no_cuda_reason();
-#endif
+    gpu = make_test_gpu();
   }
   std::unique_ptr<Backend> gpu;
 };

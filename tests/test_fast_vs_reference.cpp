@@ -105,15 +105,6 @@ void check_conv(Backends& be, const ConvCase& c, uint64_t seed) {
   }
 }
 
-Conv2dParams conv_params(int stride, int pad, int dil = 1, int groups = 1) {
-  Conv2dParams p;
-  p.stride_h = p.stride_w = stride;
-  p.pad_h = p.pad_w = pad;
-  p.dil_h = p.dil_w = dil;
-  p.groups = groups;
-  return p;
-}
-
 Pool2dParams square_pool(int k, int s, int pad, bool ceil_mode, bool include_pad = true) {
   return pool_params(k, k, s, s, pad, pad, ceil_mode, include_pad);
 }
@@ -131,17 +122,17 @@ TEST(FastPath, Conv2dRandomOddShapesGroupsStridesDilation) {
 // be lowered in bands of output rows (strided and dilated too).
 TEST(FastPath, Conv2dChunkedBandedAndPointwise) {
   Backends be;
-  const ConvCase cases[] = {{{9, 8, 5, 5}, {12, 8, 3, 3}, conv_params(1, 1), true, 3},
-                            {{7, 16, 3, 4}, {8, 16, 1, 1}, conv_params(1, 0), false, 2},
-                            {{1, 16, 9, 9}, {8, 16, 1, 1}, conv_params(1, 0), true, 1},
-                            {{3, 32, 15, 15}, {48, 32, 3, 3}, conv_params(1, 1), false, 1},
-                            {{4, 24, 12, 11}, {16, 24, 1, 1}, conv_params(2, 0), true, 2},
-                            {{5, 12, 8, 8}, {12, 3, 3, 3}, conv_params(2, 2, 2, 4), true, 3},
-                            {{2, 3, 23, 21}, {8, 3, 7, 7}, conv_params(2, 3), false, 2},
-                            {{1, 32, 20, 20}, {40, 32, 3, 3}, conv_params(1, 1), true, 1},
-                            {{1, 24, 16, 18}, {36, 8, 3, 3}, conv_params(1, 1, 1, 3), false, 1},
-                            {{1, 16, 250, 120}, {6, 8, 3, 3}, conv_params(1, 1, 1, 2), true, 1},
-                            {{1, 24, 300, 130}, {6, 12, 3, 3}, conv_params(2, 2, 2, 2), false, 2}};
+  const ConvCase cases[] = {{{9, 8, 5, 5}, {12, 8, 3, 3}, square_conv(1, 1), true, 3},
+                            {{7, 16, 3, 4}, {8, 16, 1, 1}, square_conv(1, 0), false, 2},
+                            {{1, 16, 9, 9}, {8, 16, 1, 1}, square_conv(1, 0), true, 1},
+                            {{3, 32, 15, 15}, {48, 32, 3, 3}, square_conv(1, 1), false, 1},
+                            {{4, 24, 12, 11}, {16, 24, 1, 1}, square_conv(2, 0), true, 2},
+                            {{5, 12, 8, 8}, {12, 3, 3, 3}, square_conv(2, 2, 2, 4), true, 3},
+                            {{2, 3, 23, 21}, {8, 3, 7, 7}, square_conv(2, 3), false, 2},
+                            {{1, 32, 20, 20}, {40, 32, 3, 3}, square_conv(1, 1), true, 1},
+                            {{1, 24, 16, 18}, {36, 8, 3, 3}, square_conv(1, 1, 1, 3), false, 1},
+                            {{1, 16, 250, 120}, {6, 8, 3, 3}, square_conv(1, 1, 1, 2), true, 1},
+                            {{1, 24, 300, 130}, {6, 12, 3, 3}, square_conv(2, 2, 2, 2), false, 2}};
   uint64_t seed = 2000;
   for (const ConvCase& c : cases) check_conv(be, c, seed += 10);
 }

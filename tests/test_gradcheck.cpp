@@ -8,18 +8,6 @@ namespace sv::test {
 namespace {
 constexpr double kH = 1e-6;  // the finite-difference step of gradcheck()
 
-Conv2dParams conv_params(int sh, int sw, int ph, int pw, int dh = 1, int dw = 1, int groups = 1) {
-  Conv2dParams p;
-  p.stride_h = sh;
-  p.stride_w = sw;
-  p.pad_h = ph;
-  p.pad_w = pw;
-  p.dil_h = dh;
-  p.dil_w = dw;
-  p.groups = groups;
-  return p;
-}
-
 // conv2d(x, w, b) with all three as gradient targets (or x, w without bias).
 void check_conv(const Shape& xs, const Shape& ws, const Conv2dParams& p, bool bias, bool reference = true) {
   std::vector<Tensor> in{randn(xs, 11), randn(ws, 12)};

@@ -28,13 +28,6 @@ double scaled_error(const Tensor& fast, const Tensor& ref, double rtol) {
 
 double tolerance(DType dt) { return dt == DType::F32 ? 1e-4 : 1e-10; }
 
-Conv2dParams pads(int pad_h, int pad_w) {
-  Conv2dParams p;
-  p.pad_h = pad_h;
-  p.pad_w = pad_w;
-  return p;
-}
-
 // Parallel settings with every minimum lowered, so that 2 and 3 threads really split
 // (blocks side by side, or one block's steps over the threads).
 struct Threads {
@@ -71,7 +64,7 @@ void check_winograd(const std::vector<Case>& cases, DType dt, uint64_t seed) {
     seed += 10;
     const Tensor x = randn(c.x, seed, dt), w = randn({c.O, c.x[1], 3, 3}, seed + 1, dt);
     const Tensor b = c.bias ? randn({c.O}, seed + 2, dt) : Tensor();
-    const Conv2dParams p = pads(c.pad_h, c.pad_w);
+    const Conv2dParams p = conv_params(1, 1, c.pad_h, c.pad_w);
     auto f64 = [](const Tensor& t) { return t.defined() ? t.to(DType::F64) : t; };
     const Tensor ref = ref::conv2d_forward(f64(x), f64(w), f64(b), p).to(dt);
     for (int threads : {1, 2, 3}) {
@@ -127,28 +120,28 @@ TEST(Winograd, MatchesReferenceFloat64) {
 TEST(Winograd, AppliesOnlyToQualifyingShapes) {
   fast::Parallel par;
   const Shape x{8, 64, 56, 56}, w{64, 64, 3, 3};
-  EXPECT_TRUE(fast::winograd_applies(par, x, w, pads(1, 1)));
-  EXPECT_TRUE(fast::winograd_applies(par, x, w, pads(0, 2)));
-  EXPECT_TRUE(fast::winograd_applies(par, {16, 512, 7, 7}, {512, 512, 3, 3}, pads(1, 1)));
-  EXPECT_FALSE(fast::winograd_applies(par, x, w, pads(3, 1)));
-  Conv2dParams strided = pads(1, 1);
+  EXPECT_TRUE(fast::winograd_applies(par, x, w, conv_params(1, 1, 1, 1)));
+  EXPECT_TRUE(fast::winograd_applies(par, x, w, conv_params(1, 1, 0, 2)));
+  EXPECT_TRUE(fast::winograd_applies(par, {16, 512, 7, 7}, {512, 512, 3, 3}, conv_params(1, 1, 1, 1)));
+  EXPECT_FALSE(fast::winograd_applies(par, x, w, conv_params(1, 1, 3, 1)));
+  Conv2dParams strided = conv_params(1, 1, 1, 1);
   strided.stride_w = 2;
   EXPECT_FALSE(fast::winograd_applies(par, x, w, strided));
-  Conv2dParams dilated = pads(1, 1);
+  Conv2dParams dilated = conv_params(1, 1, 1, 1);
   dilated.dil_h = 2;
   EXPECT_FALSE(fast::winograd_applies(par, x, w, dilated));
-  Conv2dParams grouped = pads(1, 1);
+  Conv2dParams grouped = conv_params(1, 1, 1, 1);
   grouped.groups = 2;
   EXPECT_FALSE(fast::winograd_applies(par, x, {64, 32, 3, 3}, grouped));
-  EXPECT_FALSE(fast::winograd_applies(par, x, {64, 64, 5, 5}, pads(1, 1)));
-  EXPECT_FALSE(fast::winograd_applies(par, x, {64, 64, 1, 1}, pads(0, 0)));
-  EXPECT_FALSE(fast::winograd_applies(par, {8, 3, 56, 56}, {64, 3, 3, 3}, pads(1, 1)));  // too few channels
-  EXPECT_FALSE(fast::winograd_applies(par, {8, 64, 56, 56}, {4, 64, 3, 3}, pads(1, 1)));
-  EXPECT_TRUE(fast::winograd_applies(par, {2, 16, 5, 5}, {16, 16, 3, 3}, pads(1, 1)));  // the threshold
-  EXPECT_FALSE(fast::winograd_applies(par, {2, 15, 5, 5}, {16, 15, 3, 3}, pads(1, 1)));
-  EXPECT_FALSE(fast::winograd_applies(par, {2, 16, 5, 5}, {15, 16, 3, 3}, pads(1, 1)));
+  EXPECT_FALSE(fast::winograd_applies(par, x, {64, 64, 5, 5}, conv_params(1, 1, 1, 1)));
+  EXPECT_FALSE(fast::winograd_applies(par, x, {64, 64, 1, 1}, conv_params(1, 1, 0, 0)));
+  EXPECT_FALSE(fast::winograd_applies(par, {8, 3, 56, 56}, {64, 3, 3, 3}, conv_params(1, 1, 1, 1)));  // too few channels
+  EXPECT_FALSE(fast::winograd_applies(par, {8, 64, 56, 56}, {4, 64, 3, 3}, conv_params(1, 1, 1, 1)));
+  EXPECT_TRUE(fast::winograd_applies(par, {2, 16, 5, 5}, {16, 16, 3, 3}, conv_params(1, 1, 1, 1)));  // the threshold
+  EXPECT_FALSE(fast::winograd_applies(par, {2, 15, 5, 5}, {16, 15, 3, 3}, conv_params(1, 1, 1, 1)));
+  EXPECT_FALSE(fast::winograd_applies(par, {2, 16, 5, 5}, {15, 16, 3, 3}, conv_params(1, 1, 1, 1)));
   par.winograd = false;
-  EXPECT_FALSE(fast::winograd_applies(par, x, w, pads(1, 1)));
+  EXPECT_FALSE(fast::winograd_applies(par, x, w, conv_params(1, 1, 1, 1)));
 }
 
 // The backend's conv2d_forward on a qualifying shape returns exactly conv2d_winograd's
@@ -158,7 +151,7 @@ TEST(Winograd, BackendForwardTakesTheWinogradPath) {
   const Shape xs{3, 48, 10, 9};
   const Tensor x = randn(xs, 501, DType::F32), w = randn({40, 48, 3, 3}, 502, DType::F32),
                b = randn({40}, 503, DType::F32);
-  const Conv2dParams p = pads(1, 1);
+  const Conv2dParams p = conv_params(1, 1, 1, 1);
   const Tensor ref = ref::conv2d_forward(x.to(DType::F64), w.to(DType::F64), b.to(DType::F64), p).to(DType::F32);
   for (int threads : {1, 2}) {
     fast::Parallel on{threads, 64, 256}, off = on;
@@ -189,7 +182,7 @@ TEST(Winograd, KStackedDataGradientThroughTheBackend) {
   for (DType dt : {DType::F32, DType::F64})
     for (const GradCase& c : cases) {
       seed += 10;
-      const Conv2dParams p = pads(c.pad, c.pad);
+      const Conv2dParams p = conv_params(1, 1, c.pad, c.pad);
       const Shape ws{c.O, c.x[1], 3, 3}, xk = fold_k(c.x, c.K);
       const Shape ys = conv2d_out_shape(xk, ws, p);
       const Tensor gy = randn(ys, seed, dt), w = randn(ws, seed + 1, dt);
@@ -212,7 +205,7 @@ TEST(Winograd, EmptyBatch) {
   for (int threads : {1, 2, 3}) {
     Threads th(threads);
     const Tensor y = fast::conv2d_winograd(th.par, Tensor::empty({0, 16, 8, 8}), randn({16, 16, 3, 3}, 1, DType::F32),
-                                           Tensor(), pads(1, 1));
+                                           Tensor(), conv_params(1, 1, 1, 1));
     EXPECT_EQ(y.shape(), (Shape{0, 16, 8, 8})) << threads << " threads";
   }
 }
