@@ -23,23 +23,17 @@
 #include <string>
 #include <thread>
 
+#include "bench/bench_util.h"
 #include "autodiff/backend.h"
 #include "layers/cpu/cpu_backend.h"
 
 namespace {
+using sv::bench::randn;
 using sv::Conv2dParams;
 using sv::Shape;
 using sv::Tensor;
 
 constexpr int64_t kBatch = 8;
-
-Tensor randn(const Shape& s, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  Tensor t = Tensor::empty(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = nd(rng);
-  return t;
-}
 
 // CPU time of the whole process (every thread), in seconds.
 double process_cpu_seconds() {

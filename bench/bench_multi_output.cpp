@@ -11,9 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "layers/ops.h"
 
 namespace {
+using sv::bench::randn;
 using sv::Conv2dParams;
 using sv::Graph;
 using sv::Param;
@@ -22,14 +24,6 @@ using sv::Tensor;
 using sv::Var;
 
 constexpr int64_t kK = 16;
-
-Tensor randn(const Shape& s, uint64_t seed, double scale = 1.0) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> nd(0.0, scale);
-  Tensor t = Tensor::empty(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(nd(rng));
-  return t;
-}
 
 Conv2dParams conv_params(int stride, int pad) {
   Conv2dParams p;

@@ -9,21 +9,12 @@
 //   build/bench/sharedvis_bench --benchmark_filter=ResNet50 --benchmark_min_time=2
 #include <benchmark/benchmark.h>
 
-#include <random>
-
 #include "apps/primitives.h"
+#include "bench/bench_util.h"
 #include "weights/model.h"
 
 namespace {
 using namespace sv;
-
-Tensor uniform(const Shape& s, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(0.f, 1.f);
-  Tensor t = Tensor::empty(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
-  return t;
-}
 
 Model resnet50() {
   ModelInfo info;
@@ -38,7 +29,7 @@ void BM_ResNet50Features(benchmark::State& state) {
   auto be = make_cpu_backend();
   Model m = resnet50();
   model_to(m, *be);
-  const Tensor x = uniform({8, 3, 224, 224}, 2);
+  const Tensor x = bench::randn({8, 3, 224, 224}, 2);
   for (auto _ : state) benchmark::DoNotOptimize(features(m, *be, "layer4", Pool::Avg, x, 64));
   state.counters["img/s"] = benchmark::Counter(8.0 * state.iterations(), benchmark::Counter::kIsRate);
 }
@@ -48,7 +39,7 @@ void BM_ResNet50Vjp(benchmark::State& state) {
   auto be = make_cpu_backend();
   Model m = resnet50();
   model_to(m, *be);
-  const Tensor x = uniform({1, 3, 224, 224}, 3), G = uniform({16, 1, 2048}, 4);
+  const Tensor x = bench::randn({1, 3, 224, 224}, 3), G = bench::randn({16, 1, 2048}, 4);
   for (auto _ : state) benchmark::DoNotOptimize(vjp(m, *be, "layer4", Pool::Avg, x, G, 16));
 }
 BENCHMARK(BM_ResNet50Vjp)->Name("ResNet50/Vjp/K:16")->Unit(benchmark::kMillisecond)->UseRealTime();
