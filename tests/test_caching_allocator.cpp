@@ -198,6 +198,11 @@ TEST(CachingAllocator, CpuBackendTensorsAreAlignedAndZerosAreZeroOnReuse) {
   Tensor r = be.relu_forward(z);
   EXPECT_GT(be.memory_stats().hits, 0);
   EXPECT_EQ(be.memory_stats().in_use, 2 * CachingAllocator::bucket(z.nbytes()));
+  { Tensor dropped = be.empty({3000}, DType::F32); }
+  EXPECT_GT(be.memory_stats().reserved, be.memory_stats().in_use);
+  be.release_cached_memory();  // cached blocks go back; live tensors stay
+  EXPECT_EQ(be.memory_stats().reserved, be.memory_stats().in_use);
+  EXPECT_EQ(r.data<float>()[0], 0.f);
 }
 
 }  // namespace sv::test
