@@ -33,7 +33,7 @@ void model_to(Model& m, Backend& be) {
   SV_CHECK(m.net != nullptr, ValueError, "model has no network");
   for (auto& [name, p] : m.net->state())
     if (p->value.defined()) {
-      if (p->value.device() != be.device()) m.net->to(be);
+      if (!be.holds(p->value)) m.net->to(be);
       return;
     }
 }

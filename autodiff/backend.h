@@ -47,11 +47,17 @@ class Backend {
   virtual std::string name() const = 0;
 
   // ---- memory
+  // Ops take only tensors the backend holds: host memory for the CPU backends, its own
+  // device memory for a GPU backend (not another backend's, whose stream orders that
+  // memory's work). Anything else is a ShapeError naming the op and the tensor.
+  virtual bool holds(const Tensor& t) const { return t.defined() && t.device() == device(); }
   virtual Tensor empty(const Shape& shape, DType dtype) = 0;
   virtual Tensor zeros(const Shape& shape, DType dtype) = 0;
-  virtual Tensor upload(const Tensor& host) = 0;    // host -> this device (shares if already here)
-  virtual Tensor download(const Tensor& t) = 0;     // this device -> host (shares if host)
-  virtual void copy_(Tensor& dst, const Tensor& src) = 0;  // same numel, dtype, device
+  // To this backend: shares a tensor it holds, else copies (a GPU backend also copies
+  // another GPU backend's tensor, after waiting for the devices' work).
+  virtual Tensor upload(const Tensor& t) = 0;
+  virtual Tensor download(const Tensor& t) = 0;     // to the host (shares a host tensor)
+  virtual void copy_(Tensor& dst, const Tensor& src) = 0;  // same numel and dtype, both held
   virtual void synchronize() {}
 
   // ---- elementwise (same dtype and device)
@@ -129,7 +135,10 @@ class Backend {
 // The CPU backends. reference = plain loops (the oracle); otherwise im2col + BLAS and threads.
 std::unique_ptr<Backend> make_cpu_backend(bool reference = false, int threads = 0);
 
-// "cpu", "cuda" or "auto" (CUDA when built with it and a device is present).
+// "cpu", "cuda" or "auto". A GPU is used only after it passes a self-check against the CPU
+// reference (layers/backend_check.h; once per process, well under a second): "auto" takes
+// CUDA when built with it, a device is present and the check passes, and otherwise runs on
+// the CPU, saying why on stderr when a device was there; "cuda" throws DeviceError instead.
 std::unique_ptr<Backend> make_backend(const std::string& device);
 bool cuda_available();
 

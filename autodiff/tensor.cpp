@@ -59,8 +59,14 @@ Shape fold_k(const Shape& s, int64_t K) {
   return f;
 }
 
-Tensor::Tensor(std::shared_ptr<void> storage, Shape shape, DType dtype, Device device, int64_t offset)
-    : storage_(std::move(storage)), shape_(std::move(shape)), dtype_(dtype), device_(device), offset_(offset) {
+Tensor::Tensor(std::shared_ptr<void> storage, Shape shape, DType dtype, Device device, int64_t offset,
+               const void* owner)
+    : storage_(std::move(storage)),
+      shape_(std::move(shape)),
+      dtype_(dtype),
+      device_(device),
+      offset_(offset),
+      owner_(owner) {
   for (int64_t d : shape_) SV_CHECK(d >= 0, ShapeError, "negative dimension in shape " + shape_str(shape_));
 }
 
@@ -103,6 +109,10 @@ Tensor Tensor::from_vector(const std::vector<double>& v, const Shape& shape) {
   Tensor t = empty(shape, DType::F64);
   std::memcpy(t.raw(), v.data(), t.nbytes());
   return t;
+}
+
+std::string Tensor::describe() const {
+  return std::string(device_name(device_)) + " " + shape_str(shape_) + " " + dtype_name(dtype_);
 }
 
 int64_t Tensor::dim(int i) const {
@@ -153,18 +163,31 @@ Tensor Tensor::clone() const {
   return t;
 }
 
+namespace {
+template <class From, class To>
+void convert(const Tensor& src, Tensor& dst) {
+  const From* a = static_cast<const From*>(src.raw());
+  To* b = static_cast<To*>(dst.raw());
+  for (int64_t i = 0, n = src.numel(); i < n; ++i) b[i] = static_cast<To>(a[i]);
+}
+template <class From>
+void convert_from(const Tensor& src, Tensor& dst) {
+  switch (dst.dtype()) {
+    case DType::F32: convert<From, float>(src, dst); break;
+    case DType::F64: convert<From, double>(src, dst); break;
+    case DType::I32: convert<From, int32_t>(src, dst); break;
+  }
+}
+}  // namespace
+
 Tensor Tensor::to(DType dtype) const {
   SV_CHECK(is_cpu(), Error, "to(dtype) of a device tensor");
   if (dtype == dtype_) return *this;
   Tensor t = empty(shape_, dtype);
-  int64_t n = numel();
-  for (int64_t i = 0; i < n; ++i) {
-    double v = item(i);
-    switch (dtype) {
-      case DType::F32: t.data<float>()[i] = static_cast<float>(v); break;
-      case DType::F64: t.data<double>()[i] = v; break;
-      case DType::I32: t.data<int32_t>()[i] = static_cast<int32_t>(v); break;
-    }
+  switch (dtype_) {
+    case DType::F32: convert_from<float>(*this, t); break;
+    case DType::F64: convert_from<double>(*this, t); break;
+    case DType::I32: convert_from<int32_t>(*this, t); break;
   }
   return t;
 }

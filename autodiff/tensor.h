@@ -6,7 +6,10 @@
 // float32 is the product's dtype; float64 runs through the CPU kernels so that
 // gradient checks can be tight; int32 holds indices (max-pool argmax, labels).
 // Device memory is allocated by a Backend (see backend.h); this file only knows
-// how to allocate host memory.
+// how to allocate host memory. A device tensor also records its owner: the allocator of
+// the backend that made it (whose stream orders every access to it). Backends refuse
+// device tensors of another owner, and host code refuses device memory (data<T>()),
+// with an error naming the tensor, instead of reusing it silently.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -41,8 +44,10 @@ template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
 class Tensor {
  public:
   Tensor() = default;
-  // Wraps storage allocated elsewhere (a Backend's allocator).
-  Tensor(std::shared_ptr<void> storage, Shape shape, DType dtype, Device device, int64_t offset = 0);
+  // Wraps storage allocated elsewhere (a Backend's allocator). owner: for device memory,
+  // the identity of the allocator it came from (nullptr for host memory).
+  Tensor(std::shared_ptr<void> storage, Shape shape, DType dtype, Device device, int64_t offset = 0,
+         const void* owner = nullptr);
 
   // Host tensors.
   static Tensor empty(const Shape& shape, DType dtype = DType::F32);
@@ -60,11 +65,19 @@ class Tensor {
   DType dtype() const { return dtype_; }
   Device device() const { return device_; }
   bool is_cpu() const { return device_ == Device::CPU; }
+  // The allocator a device tensor's memory came from (nullptr for host tensors). It stays
+  // alive as long as the tensor, so no other allocator can share its address meanwhile.
+  const void* owner() const { return owner_; }
+  // "cuda (2, 3) float32": for error messages.
+  std::string describe() const;
 
-  void* raw() const;
+  void* raw() const;  // the first element's address, host or device
+  // Typed host access: ShapeError for another dtype or for device memory.
   template <class T> T* data() const {
     SV_CHECK(dtype_ == dtype_of<T>(), ShapeError,
              std::string("tensor dtype is ") + dtype_name(dtype_) + ", accessed as " + dtype_name(dtype_of<T>()));
+    SV_CHECK(is_cpu(), ShapeError,
+             "a " + describe() + " tensor reached host code (a CPU kernel or host access); download it first");
     return static_cast<T*>(raw());
   }
   // Element access for host tensors (any dtype read as double). Slow; tests and small code only.
@@ -82,6 +95,7 @@ class Tensor {
   DType dtype_ = DType::F32;
   Device device_ = Device::CPU;
   int64_t offset_ = 0;  // in elements
+  const void* owner_ = nullptr;
 };
 
 // "op: expected ..., got (..)" style checks used by every op.

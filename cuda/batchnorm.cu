@@ -24,8 +24,8 @@ ChannelView channel_view(const Tensor& x, const char* op) {
   return {x.dim(0), x.dim(1), x.ndim() == 4 ? x.dim(2) * x.dim(3) : 1};
 }
 
-void check_per_channel(const Tensor& v, int64_t C, const char* op, const char* what) {
-  check_cuda_f32(v, op, what);
+void check_per_channel(const CudaBackend& be, const Tensor& v, int64_t C, const char* op, const char* what) {
+  be.check_cuda_f32(v, op, what);
   SV_CHECK(v.numel() == C, ShapeError,
            std::string(op) + ": " + what + " has shape " + shape_str(v.shape()) + ", expected (" + std::to_string(C) +
                ",)");
@@ -180,15 +180,15 @@ __global__ void bn_param_grads_kernel(const double2* sums, int64_t K, int64_t C,
 
 void add_channel_bias_(CudaBackend& be, Tensor& y, const Tensor& b, bool relu) {
   ChannelView v = channel_view(y, "bias");
-  if (b.defined()) check_per_channel(b, v.C, "bias", "bias");
+  if (b.defined()) check_per_channel(be, b, v.C, "bias", "bias");
   if (b.defined() || relu) launch_affine(be, y, nullptr, b.defined() ? fptr(b) : nullptr, y, relu);
 }
 
 Tensor CudaBackend::channel_affine(const Tensor& x, const Tensor& a, const Tensor& b) {
   check_cuda_f32(x, "channel_affine", "input");
   ChannelView v = channel_view(x, "channel_affine");
-  check_per_channel(a, v.C, "channel_affine", "scale");
-  if (b.defined()) check_per_channel(b, v.C, "channel_affine", "shift");
+  check_per_channel(*this, a, v.C, "channel_affine", "scale");
+  if (b.defined()) check_per_channel(*this, b, v.C, "channel_affine", "shift");
   Tensor y = empty(x.shape(), DType::F32);
   launch_affine(*this, x, fptr(a), b.defined() ? fptr(b) : nullptr, y);
   return y;
@@ -198,8 +198,8 @@ Tensor CudaBackend::batchnorm_train_forward(const Tensor& x, const Tensor& gamma
                                             Tensor& mean, Tensor& var_unbiased, Tensor& invstd, Tensor& xhat) {
   check_cuda_f32(x, "batchnorm2d", "input");
   ChannelView v = channel_view(x, "batchnorm2d");
-  check_per_channel(gamma, v.C, "batchnorm2d", "weight");
-  check_per_channel(beta, v.C, "batchnorm2d", "bias");
+  check_per_channel(*this, gamma, v.C, "batchnorm2d", "weight");
+  check_per_channel(*this, beta, v.C, "batchnorm2d", "bias");
   const double M = static_cast<double>(v.N * v.R);
   SV_CHECK(M > 0, ShapeError, "batchnorm2d: empty input " + shape_str(x.shape()));
   mean = empty({v.C}, DType::F32);
@@ -226,8 +226,8 @@ Tensor CudaBackend::batchnorm_train_backward(const Tensor& gy, const Tensor& xha
   check_cuda_f32(xhat, "batchnorm2d backward", "xhat");
   const int64_t K = tiles_of(gy, xhat, "batchnorm2d backward");
   ChannelView v = channel_view(xhat, "batchnorm2d backward");
-  check_per_channel(gamma, v.C, "batchnorm2d backward", "weight");
-  check_per_channel(invstd, v.C, "batchnorm2d backward", "invstd");
+  check_per_channel(*this, gamma, v.C, "batchnorm2d backward", "weight");
+  check_per_channel(*this, invstd, v.C, "batchnorm2d backward", "invstd");
   const double M = static_cast<double>(v.N * v.R);
   const int64_t block = xhat.numel();
   Tensor gx = empty(gy.shape(), DType::F32);

@@ -23,6 +23,8 @@ CudaOptions CudaOptions::from_env() {
   o.deterministic = env_flag("SHAREDVIS_CUDA_DETERMINISTIC", o.deterministic);
   o.sync = env_flag("SHAREDVIS_CUDA_SYNC", o.sync);
   o.tf32 = env_flag("SHAREDVIS_CUDA_TF32", o.tf32);
+  o.fused_conv = env_flag("SHAREDVIS_CUDA_FUSED_CONV", o.fused_conv);
+  o.log_plans = env_flag("SHAREDVIS_CUDA_LOG_PLANS", o.log_plans);
   if (const char* v = std::getenv("SHAREDVIS_CUDA_CONV_SEARCH"); v && *v) {
     std::string s(v);
     SV_CHECK(s == "find" || s == "heuristic", ValueError,
@@ -82,8 +84,9 @@ cuda::CudaBackend& as_cuda(Backend& be) {
 }  // namespace
 
 CudaMemoryStats cuda_memory_stats(Backend& be) {
-  MemoryStats s = as_cuda(be).allocator().stats();
-  return {s.in_use, s.peak_in_use, s.reserved, s.peak_reserved};
+  cuda::CudaBackend& c = as_cuda(be);
+  MemoryStats s = c.allocator().stats();
+  return {s.in_use, s.peak_in_use, s.reserved, s.peak_reserved, c.workspace_size()};
 }
 void cuda_reset_peak_memory(Backend& be) { as_cuda(be).allocator().reset_peaks(); }
 void cuda_release_cached_memory(Backend& be) {
@@ -94,22 +97,6 @@ void cuda_release_cached_memory(Backend& be) {
 }
 
 namespace cuda {
-
-void check_cuda_f32(const Tensor& t, const char* op, const char* what) {
-  SV_CHECK(t.defined(), ShapeError, std::string(op) + ": " + what + " is undefined");
-  SV_CHECK(t.device() == Device::CUDA, ShapeError,
-           std::string(op) + ": " + what + " is on the cpu, the backend is cuda (upload it first)");
-  SV_CHECK(t.dtype() == DType::F32, ShapeError,
-           std::string(op) + ": the CUDA backend computes in float32, " + what + " is " + dtype_name(t.dtype()));
-}
-
-void check_cuda_i32(const Tensor& t, const char* op, const char* what) {
-  SV_CHECK(t.defined(), ShapeError, std::string(op) + ": " + what + " is undefined");
-  SV_CHECK(t.device() == Device::CUDA, ShapeError,
-           std::string(op) + ": " + what + " is on the cpu, the backend is cuda (upload it first)");
-  SV_CHECK(t.dtype() == DType::I32, ShapeError,
-           std::string(op) + ": " + what + " must be int32, got " + dtype_name(t.dtype()));
-}
 
 int64_t tiles_of(const Tensor& g, const Tensor& m, const char* op) {
   SV_CHECK(m.numel() > 0 && g.numel() % m.numel() == 0, ShapeError,
@@ -137,6 +124,8 @@ CudaBackend::CudaBackend(int device, const CudaOptions& options)
   // Full float32 GEMMs (no TF32), like PyTorch's default for matmul.
   SV_CUDA_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
   SV_CUDA_CHECK(cublasSetAtomicsMode(cublas_, CUBLAS_ATOMICS_NOT_ALLOWED));
+  // NaN propagates through the fused ReLU, as through max(x, 0) in IEEE arithmetic.
+  SV_CUDA_CHECK(cudnnSetActivationDescriptor(relu_, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0));
 }
 
 CudaBackend::~CudaBackend() {
@@ -174,8 +163,31 @@ void CudaBackend::release_workspace() {
   workspace_size_ = 0;
 }
 
+void CudaBackend::check_mine(const Tensor& t, const char* op, const char* what) const {
+  SV_CHECK(t.defined(), ShapeError, std::string(op) + ": " + what + " is undefined");
+  SV_CHECK(t.device() == Device::CUDA, ShapeError,
+           std::string(op) + ": " + what + " is a " + t.describe() + " tensor, the backend is " + name() +
+               " (upload it first)");
+  SV_CHECK(holds(t), ShapeError,
+           std::string(op) + ": " + what + " (" + t.describe() + ") belongs to another CUDA backend (another device " +
+               "or backend instance, whose stream does not order this one's work); download it and upload it to " +
+               name());
+}
+
+void CudaBackend::check_cuda_f32(const Tensor& t, const char* op, const char* what) const {
+  check_mine(t, op, what);
+  SV_CHECK(t.dtype() == DType::F32, ShapeError,
+           std::string(op) + ": the CUDA backend computes in float32, " + what + " is " + dtype_name(t.dtype()));
+}
+
+void CudaBackend::check_cuda_i32(const Tensor& t, const char* op, const char* what) const {
+  check_mine(t, op, what);
+  SV_CHECK(t.dtype() == DType::I32, ShapeError,
+           std::string(op) + ": " + what + " must be int32, got " + dtype_name(t.dtype()));
+}
+
 Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
-  return Tensor(alloc_->allocate(shape_bytes(shape, dtype)), shape, dtype, Device::CUDA);
+  return Tensor(alloc_->allocate(shape_bytes(shape, dtype)), shape, dtype, Device::CUDA, 0, alloc_.get());
 }
 
 Tensor CudaBackend::zeros(const Shape& shape, DType dtype) {
@@ -187,7 +199,8 @@ Tensor CudaBackend::zeros(const Shape& shape, DType dtype) {
 
 Tensor CudaBackend::upload(const Tensor& host) {
   SV_CHECK(host.defined(), ShapeError, "upload: tensor is undefined");
-  if (host.device() == Device::CUDA) return host;
+  if (holds(host)) return host;
+  if (host.device() == Device::CUDA) return copy_from_other_backend(host);
   Tensor t = empty(host.shape(), host.dtype());
   // From pageable memory: returns once the data is staged, so `host` may die right after.
   if (t.nbytes()) SV_CUDA_CHECK(cudaMemcpyAsync(t.raw(), host.raw(), t.nbytes(), cudaMemcpyHostToDevice, stream()));
@@ -197,6 +210,7 @@ Tensor CudaBackend::upload(const Tensor& host) {
 Tensor CudaBackend::download(const Tensor& t) {
   SV_CHECK(t.defined(), ShapeError, "download: tensor is undefined");
   if (t.is_cpu()) return t;
+  if (!holds(t)) return download(copy_from_other_backend(t));
   Tensor h = Tensor::empty(t.shape(), t.dtype());
   if (t.nbytes()) SV_CUDA_CHECK(cudaMemcpyAsync(h.raw(), t.raw(), t.nbytes(), cudaMemcpyDeviceToHost, stream()));
   SV_CUDA_CHECK(cudaStreamSynchronize(stream()));
@@ -204,16 +218,28 @@ Tensor CudaBackend::download(const Tensor& t) {
 }
 
 void CudaBackend::copy_(Tensor& dst, const Tensor& src) {
-  SV_CHECK(dst.defined() && src.defined(), ShapeError, "copy: undefined tensor");
-  SV_CHECK(dst.device() == Device::CUDA && src.device() == Device::CUDA, ShapeError,
-           std::string("copy: both tensors must be on cuda, got ") + device_name(src.device()) + " -> " +
-               device_name(dst.device()));
+  check_mine(src, "copy", "the source");
+  check_mine(dst, "copy", "the destination");
   SV_CHECK(dst.numel() == src.numel() && dst.dtype() == src.dtype(), ShapeError,
            "copy: " + shape_str(src.shape()) + " " + dtype_name(src.dtype()) + " into " + shape_str(dst.shape()) +
                " " + dtype_name(dst.dtype()));
   if (src.nbytes() && dst.raw() != src.raw())
     SV_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.nbytes(), cudaMemcpyDeviceToDevice, stream()));
   launched();
+}
+
+Tensor CudaBackend::copy_from_other_backend(const Tensor& t) {
+  // Its backend's stream may still be writing it: wait for every device's work first.
+  int n = 0;
+  SV_CUDA_CHECK(cudaGetDeviceCount(&n));
+  for (int d = 0; d < n; ++d) {
+    DeviceGuard guard(d);
+    SV_CUDA_CHECK(cudaDeviceSynchronize());
+  }
+  Tensor c = empty(t.shape(), t.dtype());
+  if (c.nbytes()) SV_CUDA_CHECK(cudaMemcpyAsync(c.raw(), t.raw(), c.nbytes(), cudaMemcpyDefault, stream()));
+  launched();
+  return c;
 }
 
 void CudaBackend::synchronize() { SV_CUDA_CHECK(cudaStreamSynchronize(stream())); }

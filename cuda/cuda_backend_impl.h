@@ -35,6 +35,12 @@ struct ConvPlan {
   int algo = 0;     // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t of the plan's kind
   size_t workspace = 0;
   bool measured = false;  // chosen by timing (Find) rather than by heuristics
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+  float time_ms = -1;     // the chosen algorithm's time in the search (measured plans)
+  // Forward plans: whether cuDNN runs conv + bias + ReLU in one call with this algorithm
+  // (-1 not tried yet, 0 no, 1 yes), and the bias descriptor (1, O, 1, 1) it needs.
+  int fused = -1;
+  TensorDesc bias;
 };
 enum class ConvKind : int { Forward = 0, BackwardData = 1, BackwardFilter = 2 };
 // kind, n, c, h, w, o, kh, kw, stride h/w, pad h/w, dilation h/w, groups
@@ -47,6 +53,9 @@ class CudaBackend final : public Backend {
   Device device() const override { return Device::CUDA; }
   std::string name() const override;
 
+  bool holds(const Tensor& t) const override {
+    return t.defined() && t.device() == Device::CUDA && t.owner() == alloc_.get();
+  }
   Tensor empty(const Shape& shape, DType dtype) override;
   Tensor zeros(const Shape& shape, DType dtype) override;
   Tensor upload(const Tensor& host) override;
@@ -64,7 +73,8 @@ class CudaBackend final : public Backend {
   Tensor broadcast_blocks(const Tensor& g, int64_t M, double s) override;
 
   Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) override;
-  // cuDNN's convolution, then the bias and the ReLU in one pass of our own over y.
+  // One cuDNN call where cuDNN fuses it (CudaOptions::fused_conv), else cuDNN's convolution,
+  // then the bias and the ReLU in one pass of our own over y.
   Tensor conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) override;
   Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_shape,
                               const Conv2dParams& p) override;
@@ -96,6 +106,12 @@ class CudaBackend final : public Backend {
   Tensor softmax_xent_backward(const Tensor& g, const Tensor& probs, const Tensor& labels) override;
 
   // ---- for the op files
+  // Argument checks (ShapeError naming the op and the argument): defined, device memory of
+  // this backend (not the host's, not another backend's: its stream does not order our
+  // accesses), and float32 / int32.
+  void check_mine(const Tensor& t, const char* op, const char* what) const;
+  void check_cuda_f32(const Tensor& t, const char* op, const char* what) const;
+  void check_cuda_i32(const Tensor& t, const char* op, const char* what) const;
   cudaStream_t stream() const { return stream_.get(); }
   const CudaOptions& options() const { return opt_; }
   int device_id() const { return device_; }
@@ -107,9 +123,12 @@ class CudaBackend final : public Backend {
   void* workspace(size_t bytes);
   // Gives the workspace back to the allocator (it grows again on demand).
   void release_workspace();
+  size_t workspace_size() const { return workspace_size_; }
   CachingAllocator& allocator() { return *alloc_; }
 
  private:
+  // A copy of another CUDA backend's tensor (any device), after all devices' work.
+  Tensor copy_from_other_backend(const Tensor& t);
   // conv.cpp: the plan for a shape, searching for its algorithm on first use. The device
   // buffers are the call's own operands (Find runs the candidates on them); `out` may be
   // overwritten.
@@ -125,14 +144,13 @@ class CudaBackend final : public Backend {
   Stream stream_;
   CudnnHandle cudnn_;
   CublasHandle cublas_;
+  ActivationDesc relu_;  // for the fused conv + bias + ReLU
   std::map<ConvKey, std::unique_ptr<ConvPlan>> conv_plans_;
   std::shared_ptr<void> workspace_;
   size_t workspace_size_ = 0;
 };
 
-// ---- argument checks shared by the op files (they throw ShapeError naming the op)
-void check_cuda_f32(const Tensor& t, const char* op, const char* what);
-void check_cuda_i32(const Tensor& t, const char* op, const char* what);
+// ---- shared by the op files
 // K = g.numel() / m.numel() for a K-stacked gradient g over a saved tensor m (backend.h).
 int64_t tiles_of(const Tensor& g, const Tensor& m, const char* op);
 // y[n, c, ...] += b[c] in place, y (N,C,H,W) or (N,C): the bias of conv2d and linear;

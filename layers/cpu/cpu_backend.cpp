@@ -9,7 +9,8 @@ namespace sv {
 
 namespace {
 void check_host(const Tensor& t, const char* op) {
-  SV_CHECK(!t.defined() || t.is_cpu(), ShapeError, std::string(op) + ": tensor is on cuda, backend is cpu");
+  SV_CHECK(!t.defined() || t.is_cpu(), ShapeError,
+           std::string(op) + ": a " + t.describe() + " tensor was given to the cpu backend (download it first)");
 }
 }  // namespace
 
