@@ -5,8 +5,9 @@
 // chosen by timing every candidate once on the call's own operands (cudnnFind*Ex, with a
 // scratch workspace of at most CudaOptions::workspace_limit), or by cuDNN's heuristics
 // (cudnnGet*_v7) when find_algorithms is off. A candidate qualifies if it succeeded, fits
-// the workspace limit, is deterministic when the backend is, and uses no TF32 when TF32 is
-// off. Among measured candidates within 3% of the fastest (timing noise), the one with the smallest
+// the workspace limit, is deterministic when the backend is, uses no TF32 when TF32 is
+// off, and never converts to half precision (CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION). Among
+// measured candidates within 3% of the fastest (timing noise), the one with the smallest
 // workspace wins (the workspace is device memory held while the op runs). All plans share
 // one workspace buffer grown to the largest chosen need.
 //
@@ -15,6 +16,7 @@
 // Bias (forward) is added by our channel kernel; its gradient is channel_sum.
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <numeric>
 #include <vector>
 
@@ -41,6 +43,8 @@ int choose(const std::vector<Perf>& r, int n, const CudaOptions& o, bool measure
     if (r[i].status != CUDNN_STATUS_SUCCESS || r[i].memory > o.workspace_limit) continue;
     if (o.deterministic && r[i].determinism != CUDNN_DETERMINISTIC) continue;
     if (!o.tf32 && is_tf32(r[i].mathType)) continue;
+    // ALLOW_CONVERSION lets cuDNN compute a float32 convolution in half precision: never.
+    if (r[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
     ok.push_back(i);
   }
   if (ok.empty()) return -1;
@@ -105,6 +109,8 @@ struct Search {
     if (i < 0) return false;
     plan.algo = static_cast<int>(r[i].algo);
     plan.measured = measured;
+    plan.math = r[i].mathType;
+    plan.time_ms = measured ? r[i].time : -1;
     if (o.tf32) SV_CUDA_CHECK(cudnnSetConvolutionMathType(plan.conv, r[i].mathType));
     return true;
   }
@@ -194,8 +200,8 @@ Shape with_batch(Shape s, int64_t n) {
   return s;
 }
 
-void check_conv_operand(const Tensor& t, const char* op, const char* what) {
-  check_cuda_f32(t, op, what);
+void check_conv_operand(const CudaBackend& be, const Tensor& t, const char* op, const char* what) {
+  be.check_cuda_f32(t, op, what);
   check_ndim(t, 4, op, what);
 }
 
@@ -226,6 +232,15 @@ ConvPlan& CudaBackend::conv_plan(ConvKind kind, const Shape& x, const Shape& w, 
     case ConvKind::BackwardFilter: search.backward_filter(); break;
   }
   launched();
+  if (opt_.log_plans) {
+    static const char* kinds[] = {"forward", "backward data", "backward filter"};
+    std::fprintf(stderr,
+                 "sharedvis cuda: conv %-15s x %s w %s stride %d pad %d groups %d: algo %d, math %d, workspace "
+                 "%.1f MiB, %.3f ms (%s)\n",
+                 kinds[static_cast<int>(kind)], shape_str(x).c_str(), shape_str(w).c_str(), p.stride_h, p.pad_h,
+                 p.groups, plan->algo, static_cast<int>(plan->math), plan->workspace / 1048576.0, plan->time_ms,
+                 plan->measured ? "measured" : "heuristic or fallback");
+  }
   return *conv_plans_.emplace(key, std::move(plan)).first->second;
 }
 
@@ -240,8 +255,8 @@ Tensor aligned_operand(CudaBackend& be, const Tensor& t) {
 }  // namespace
 
 Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& b, const Conv2dParams& p) {
-  check_conv_operand(x_in, "conv2d", "input");
-  check_conv_operand(w_in, "conv2d", "weight");
+  check_conv_operand(*this, x_in, "conv2d", "input");
+  check_conv_operand(*this, w_in, "conv2d", "weight");
   const Shape ys = conv2d_out_shape(x_in.shape(), w_in.shape(), p);
   Tensor x = aligned_operand(*this, x_in), w = aligned_operand(*this, w_in);
   Tensor y = empty(ys, DType::F32);
@@ -263,16 +278,49 @@ Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const
   return y;
 }
 
-Tensor CudaBackend::conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
-  Tensor y = conv2d_forward(x, w, Tensor(), p);
+Tensor CudaBackend::conv2d_relu_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& b,
+                                        const Conv2dParams& p) {
+  check_conv_operand(*this, x_in, "conv2d", "input");
+  check_conv_operand(*this, w_in, "conv2d", "weight");
+  const Shape ys = conv2d_out_shape(x_in.shape(), w_in.shape(), p);
+  // One cuDNN call: y = relu(conv(x, w) + b), with cudnnConvolutionBiasActivationForward's
+  // z term switched off (alpha2 = 0; z aliases y). Only for one chunk and 16-byte aligned
+  // bias; the first call per plan finds out whether cuDNN supports the plan's algorithm.
+  if (opt_.fused_conv && b.defined() && images_per_call(x_in.shape(), ys) == x_in.dim(0) &&
+      (reinterpret_cast<uintptr_t>(b.raw()) & 15) == 0) {
+    check_cuda_f32(b, "conv2d", "bias");
+    SV_CHECK(b.numel() == ys[1], ShapeError,
+             "conv2d: bias " + shape_str(b.shape()) + " does not match " + std::to_string(ys[1]) + " output channels");
+    Tensor x = aligned_operand(*this, x_in), w = aligned_operand(*this, w_in);
+    Tensor y = empty(ys, DType::F32);
+    ConvPlan& plan = conv_plan(ConvKind::Forward, x.shape(), w.shape(), ys, p, fptr(x), fptr(w), fptr(y));
+    if (plan.fused < 0)
+      SV_CUDA_CHECK(cudnnSetTensor4dDescriptor(plan.bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, to_int(ys[1]), 1, 1));
+    if (plan.fused != 0) {
+      const float one = 1.f, zero = 0.f;
+      void* ws = workspace(plan.workspace);
+      const cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
+          cudnn_, &one, plan.x, fptr(x), plan.w, fptr(w), plan.conv, static_cast<cudnnConvolutionFwdAlgo_t>(plan.algo),
+          ws, plan.workspace, &zero, plan.y, fptr(y), plan.bias, fptr(b), relu_, plan.y, fptr(y));
+      if (st == CUDNN_STATUS_SUCCESS) {
+        plan.fused = 1;
+        launched();
+        return y;
+      }
+      SV_CHECK(plan.fused < 0 && st == CUDNN_STATUS_NOT_SUPPORTED, DeviceError,
+               std::string("cudnnConvolutionBiasActivationForward failed: ") + cudnnGetErrorString(st));
+      plan.fused = 0;  // not for this algorithm: the unfused path from now on
+    }
+  }
+  Tensor y = conv2d_forward(x_in, w_in, Tensor(), p);
   add_channel_bias_(*this, y, b, /*relu=*/true);
   return y;
 }
 
 Tensor CudaBackend::conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in, const Shape& x_shape,
                                          const Conv2dParams& p) {
-  check_conv_operand(gy_in, "conv2d backward", "gradient");
-  check_conv_operand(w_in, "conv2d backward", "weight");
+  check_conv_operand(*this, gy_in, "conv2d backward", "gradient");
+  check_conv_operand(*this, w_in, "conv2d backward", "weight");
   const Shape ys = conv2d_out_shape(x_shape, w_in.shape(), p);
   SV_CHECK(gy_in.shape() == ys, ShapeError,
            "conv2d backward: gradient " + shape_str(gy_in.shape()) + " does not match output " + shape_str(ys));
@@ -297,8 +345,8 @@ Tensor CudaBackend::conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in
 
 Tensor CudaBackend::conv2d_backward_filter(const Tensor& x_in, const Tensor& gy_in, const Shape& w_shape,
                                            const Conv2dParams& p) {
-  check_conv_operand(x_in, "conv2d backward", "input");
-  check_conv_operand(gy_in, "conv2d backward", "gradient");
+  check_conv_operand(*this, x_in, "conv2d backward", "input");
+  check_conv_operand(*this, gy_in, "conv2d backward", "gradient");
   const Shape ys = conv2d_out_shape(x_in.shape(), w_shape, p);
   SV_CHECK(gy_in.shape() == ys, ShapeError,
            "conv2d backward: gradient " + shape_str(gy_in.shape()) + " does not match output " + shape_str(ys));

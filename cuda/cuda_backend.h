@@ -30,6 +30,14 @@ struct CudaOptions {
   bool find_algorithms = true;
   // Largest workspace a convolution algorithm may use. Env SHAREDVIS_CUDA_WORKSPACE_MB.
   size_t workspace_limit = size_t(1) << 30;
+  // conv + bias + ReLU (folded eval batchnorm) as one cuDNN call
+  // (cudnnConvolutionBiasActivationForward) where cuDNN supports it for the plan's
+  // algorithm; otherwise the convolution, then our bias + ReLU pass.
+  // Env SHAREDVIS_CUDA_FUSED_CONV=0|1.
+  bool fused_conv = true;
+  // One line on stderr per convolution plan (shape, chosen algorithm, math mode, workspace,
+  // measured time): what cuDNN picked. Env SHAREDVIS_CUDA_LOG_PLANS=1.
+  bool log_plans = false;
 
   static CudaOptions from_env();
 };
@@ -42,6 +50,7 @@ std::unique_ptr<Backend> make_cuda_backend(int device, const CudaOptions& option
 struct CudaMemoryStats {
   size_t in_use = 0, peak_in_use = 0;      // held by live tensors and workspaces
   size_t reserved = 0, peak_reserved = 0;  // obtained from cudaMalloc (in use + cached)
+  size_t workspace = 0;                    // the convolution workspace held now (in in_use)
 };
 // Throws ValueError if be is not a CUDA backend.
 CudaMemoryStats cuda_memory_stats(Backend& be);

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <random>
 
 #include "layers/module.h"
@@ -179,10 +180,26 @@ TEST_F(CudaGraph, TinyResnetTrainStep) {
   expect_close(*gpu, got.loss, ref.loss, "loss");
   auto names = ref_net.state();
   ASSERT_EQ(got.state.size(), ref.state.size());
+  // A gradient is compared on the scale of its module's largest gradient: the stem conv's
+  // bias feeds a train-mode batchnorm, which subtracts the batch mean, so its true gradient
+  // is 0 and both sides hold rounding noise only (checked against the weight's gradient).
+  auto module_of = [](const std::string& name) { return name.substr(0, name.rfind('.')); };
+  std::map<std::string, double> scale;
+  for (size_t i = 0; i < ref.grads.size(); ++i)
+    if (ref.grads[i].defined())
+      scale[module_of(names[i].first)] = std::max(scale[module_of(names[i].first)], max_abs(ref.grads[i]));
   for (size_t i = 0; i < ref.state.size(); ++i) {
-    expect_close(*gpu, got.state[i], ref.state[i], names[i].first + " after the step");
-    ASSERT_EQ(got.grads[i].defined(), ref.grads[i].defined()) << names[i].first;
-    if (ref.grads[i].defined()) expect_close(*gpu, got.grads[i], ref.grads[i], "gradient of " + names[i].first);
+    const std::string& name = names[i].first;
+    expect_close(*gpu, got.state[i], ref.state[i], name + " after the step");
+    ASSERT_EQ(got.grads[i].defined(), ref.grads[i].defined()) << name;
+    if (!ref.grads[i].defined()) continue;
+    const Tensor g = gpu->download(got.grads[i]);
+    const double s = scale[module_of(name)];
+    EXPECT_LE(mixed_error(g, ref.grads[i], 1e-4 * s, 1e-4), 1.0) << "gradient of " << name;
+    if (name == "stem.0.bias") {
+      EXPECT_LE(max_abs(ref.grads[i]), 1e-5 * s) << "the reference's bias gradient before batchnorm is not ~0";
+      EXPECT_LE(max_abs(g), 1e-4 * s) << "the GPU's bias gradient before batchnorm is not ~0";
+    }
   }
 }
 
