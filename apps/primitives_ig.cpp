@@ -142,20 +142,11 @@ Tensor integrated_gradients(Model& m, Backend& be, const std::string& layer, Poo
       done += B;
       if (progress) progress(done, N * steps);
     }
-    // S = (x − x̄) ⊙ acc, for every cotangent.
-    const Tensor a = be.download(acc).to(DType::F64);
-    const Tensor d0 = bs.slice0(n0, n1).to(DType::F64), d1 = xs.slice0(n0, n1).to(DType::F64);
-    Tensor s_chunk = Tensor::empty({K * nc * per_image}, DType::F64);
-    const double* pa = a.data<double>();
-    const double *p0 = d0.data<double>(), *p1 = d1.data<double>();
-    double* ps = s_chunk.data<double>();
+    // S = (x − x̄) ⊙ acc, for every cotangent, on the device: (K*nc, C, H, W).
+    const Tensor s_chunk = be.download(be.mul_tiled(acc, be.add(x1, be.scale(x0, -1.0))));
+    Tensor dst = out.reshape({K * N, per_image});
     for (int64_t k = 0; k < K; ++k)
-      for (int64_t i = 0; i < nc * per_image; ++i) ps[k * nc * per_image + i] = pa[k * nc * per_image + i] * (p1[i] - p0[i]);
-    const Tensor s_dt = s_chunk.to(dt);
-    for (int64_t k = 0; k < K; ++k) {
-      Tensor dst = out.reshape({K * N, per_image});
-      detail::copy_rows(dst, k * N + n0, s_dt.reshape({K * nc, per_image}).slice0(k * nc, (k + 1) * nc));
-    }
+      detail::copy_rows(dst, k * N + n0, s_chunk.reshape({K * nc, per_image}).slice0(k * nc, (k + 1) * nc));
   }
   return G.ndim() == 2 ? out.reshape(x.shape()) : out;
 }
