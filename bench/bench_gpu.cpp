@@ -3,6 +3,9 @@
 //   features  layer4 of resnet50 for B images at SxS (inference graph, no recording)
 //   vjp       forward + multi-output vjp of the pooled features (avgpool, (N,2048,1,1))
 //             for N images with K cotangents, gradients with respect to the images
+//   ig        Integrated Gradients of the pooled layer4 features (apps/primitives.h) for
+//             N images, K cotangents, S steps (Gauss-Legendre, zero baseline), at most
+//             64 interpolation points per pass; host tensors in and out (transfers included)
 //
 // Validation (before any timing): layer4 features of one image at a small size against the
 // CPU backend, and rows of the K-stacked vjp against single-cotangent vjps on the GPU.
@@ -13,7 +16,10 @@
 // reserved = obtained from cudaMalloc (comparable to torch.cuda.max_memory_reserved).
 //
 // Usage: sharedvis_bench_gpu [--batch 64] [--vjp-batch 2] [--k 64] [--size 224]
-//                            [--iters 10] [--warmup 3] [--json FILE]
+//                            [--ig-batch 8] [--ig-k 4] [--ig-steps 32]
+//                            [--iters 10] [--warmup 3] [--json FILE] [--variants]
+// --variants: features and vjp again on backends with one option changed each (the fused
+// conv + bias + ReLU toggled; a 64 MiB convolution workspace limit), in the same process.
 // Weights: the resnet50 model file in SHAREDVIS_RESNET50 if set, else seeded random ones
 // (timings do not depend on the values). CUDA options come from the environment
 // (SHAREDVIS_CUDA_TF32, SHAREDVIS_CUDA_DETERMINISTIC, ...; see cuda/cuda_backend.h).
@@ -29,6 +35,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "apps/primitives.h"
 #include "cuda/cuda_backend.h"
 #include "weights/model.h"
 
@@ -37,7 +46,9 @@ namespace {
 
 struct Args {
   int batch = 64, vjp_batch = 2, k = 64, size = 224, iters = 10, warmup = 3;
+  int ig_batch = 8, ig_k = 4, ig_steps = 32;
   std::string json;
+  bool variants = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -56,16 +67,25 @@ Args parse(int argc, char** argv) {
       a.k = std::stoi(next());
     else if (s == "--size")
       a.size = std::stoi(next());
+    else if (s == "--ig-batch")
+      a.ig_batch = std::stoi(next());
+    else if (s == "--ig-k")
+      a.ig_k = std::stoi(next());
+    else if (s == "--ig-steps")
+      a.ig_steps = std::stoi(next());
     else if (s == "--iters")
       a.iters = std::stoi(next());
     else if (s == "--warmup")
       a.warmup = std::stoi(next());
     else if (s == "--json")
       a.json = next();
+    else if (s == "--variants")
+      a.variants = true;
     else
       throw ValueError("unknown argument " + s + " (see the top of bench/bench_gpu.cpp)");
   }
-  SV_CHECK(a.batch > 0 && a.vjp_batch > 0 && a.k > 0 && a.size >= 32 && a.iters > 0 && a.warmup >= 0, ValueError,
+  SV_CHECK(a.batch > 0 && a.vjp_batch > 0 && a.k > 0 && a.size >= 32 && a.ig_batch > 0 && a.ig_k > 0 &&
+               a.ig_steps > 0 && a.iters > 0 && a.warmup >= 0, ValueError,
            "sizes and counts must be positive (size >= 32)");
   return a;
 }
@@ -137,6 +157,12 @@ Timing time_it(Backend& be, int warmup, int iters, const std::function<void()>& 
 
 double mib(size_t b) { return static_cast<double>(b) / (1 << 20); }
 
+nlohmann::json to_json(const Timing& t) {
+  return {{"median_ms", t.median_ms},          {"min_ms", t.min_ms},
+          {"peak_in_use_mib", mib(t.mem.peak_in_use)}, {"peak_reserved_mib", mib(t.mem.peak_reserved)},
+          {"workspace_mib", mib(t.mem.workspace)}};
+}
+
 int run(int argc, char** argv) {
   Args a = parse(argc, argv);
   SV_CHECK(cuda_device_count() > 0, DeviceError, "no CUDA device: " + cuda_unavailable_reason());
@@ -146,14 +172,17 @@ int run(int argc, char** argv) {
               gpu->name().c_str(), opt.tf32, opt.deterministic, opt.find_algorithms ? "find" : "heuristic",
               opt.workspace_limit >> 20);
 
-  auto net = resnet50();
+  Model model;
+  model.info.arch = "resnet50";
+  model.net = resnet50();
+  Module& net = *model.net;
   // ---- validate: features on CPU vs GPU (one small image), before moving the weights
   const int vsize = 64;
   Tensor xv = random({1, 3, vsize, vsize}, 1);
   auto cpu = make_cpu_backend(false);
-  Tensor fc = features(*cpu, *net, xv);
-  net->to(*gpu);
-  Tensor fg = gpu->download(features(*gpu, *net, xv));
+  Tensor fc = features(*cpu, net, xv);
+  net.to(*gpu);
+  Tensor fg = gpu->download(features(*gpu, net, xv));
   const double e_feat = rel_err(fg, fc);
   std::printf("validate features (1x3x%dx%d) vs cpu: relative error %.2e\n", vsize, vsize, e_feat);
   const double feat_tol = opt.tf32 ? 2e-2 : 1e-4;
@@ -163,47 +192,93 @@ int run(int argc, char** argv) {
   Tensor xj = random({a.vjp_batch, 3, a.size, a.size}, 2);
   Tensor cot = random({a.k, a.vjp_batch, 2048, 1, 1}, 3);
   Tensor xj_d = gpu->upload(xj), cot_d = gpu->upload(cot);
-  Tensor all = gpu->download(vjp(*gpu, *net, xj_d, cot_d));
+  Tensor all = gpu->download(vjp(*gpu, net, xj_d, cot_d));
   double e_vjp = 0;
   for (int64_t k : {int64_t(0), int64_t(a.k - 1)}) {
-    Tensor one = gpu->download(vjp(*gpu, *net, xj_d, gpu->upload(cot.slice0(k, k + 1).clone())));
+    Tensor one = gpu->download(vjp(*gpu, net, xj_d, gpu->upload(cot.slice0(k, k + 1).clone())));
     e_vjp = std::max(e_vjp, rel_err(all.slice0(k, k + 1), one));
   }
   std::printf("validate vjp (K=%d) rows vs single-cotangent vjps: relative error %.2e\n", a.k, e_vjp);
   SV_CHECK(e_vjp <= (opt.tf32 ? 2e-2 : 1e-4), Error, "K-stacked vjp disagrees with single-cotangent vjps");
 
-  // ---- time
+  // ---- time, with the options given and with each variant's
   Tensor xf = gpu->upload(random({a.batch, 3, a.size, a.size}, 4));
-  Timing tf = time_it(*gpu, a.warmup, a.iters, [&] { features(*gpu, *net, xf); });
-  const double gflop_img = 2 * 4.09 * (a.size * a.size) / (224.0 * 224.0);  // resnet50 to layer4, GMAC * 2
-  std::printf(
-      "features  B=%-3d %dx%d: median %8.2f ms (min %.2f, max %.2f), %7.1f img/s, %6.1f TFLOP/s, "
-      "peak in_use %7.1f MiB, reserved %7.1f MiB\n",
-      a.batch, a.size, a.size, tf.median_ms, tf.min_ms, tf.max_ms, a.batch / tf.median_ms * 1e3,
-      gflop_img * a.batch / tf.median_ms * 1e-3, mib(tf.mem.peak_in_use), mib(tf.mem.peak_reserved));
-  cuda_release_cached_memory(*gpu);
-  Timing tv = time_it(*gpu, a.warmup, a.iters, [&] { vjp(*gpu, *net, xj_d, cot_d); });
-  std::printf(
-      "vjp       N=%d K=%d %dx%d: median %8.2f ms (min %.2f, max %.2f), peak in_use %7.1f MiB, reserved "
-      "%7.1f MiB\n",
-      a.vjp_batch, a.k, a.size, a.size, tv.median_ms, tv.min_ms, tv.max_ms, mib(tv.mem.peak_in_use),
-      mib(tv.mem.peak_reserved));
+  const double gflop_img = 2 * 4.09 * (a.size * a.size) / (224.0 * 224.0);  // resnet50 to layer4, 2 x GMAC
+  auto time_model = [&](Backend& be, const std::string& label) {
+    net.to(be);
+    const Tensor x = be.upload(xf), xj_b = be.upload(xj_d), cot_b = be.upload(cot_d);
+    Timing tf = time_it(be, a.warmup, a.iters, [&] { features(be, net, x); });
+    std::printf(
+        "%-16s features B=%-3d %dx%d: median %8.2f ms (min %.2f, max %.2f), %7.1f img/s, %5.1f TFLOP/s, "
+        "peak in_use %7.1f MiB (workspace %6.1f), reserved %7.1f MiB\n",
+        label.c_str(), a.batch, a.size, a.size, tf.median_ms, tf.min_ms, tf.max_ms, a.batch / tf.median_ms * 1e3,
+        gflop_img * a.batch / tf.median_ms, mib(tf.mem.peak_in_use), mib(tf.mem.workspace),
+        mib(tf.mem.peak_reserved));
+    cuda_release_cached_memory(be);
+    Timing tv = time_it(be, a.warmup, a.iters, [&] { vjp(be, net, xj_b, cot_b); });
+    std::printf(
+        "%-16s vjp N=%d K=%d %dx%d: median %8.2f ms (min %.2f, max %.2f), peak in_use %7.1f MiB (workspace %6.1f), "
+        "reserved %7.1f MiB\n",
+        label.c_str(), a.vjp_batch, a.k, a.size, a.size, tv.median_ms, tv.min_ms, tv.max_ms, mib(tv.mem.peak_in_use),
+        mib(tv.mem.workspace), mib(tv.mem.peak_reserved));
+    cuda_release_cached_memory(be);
+    return std::make_pair(tf, tv);
+  };
+  const auto [tf, tv] = time_model(*gpu, "sharedvis");
+  nlohmann::json variants = nlohmann::json::object();
+  if (a.variants) {
+    const std::pair<std::string, std::function<void(CudaOptions&)>> changes[] = {
+        {"unfused-conv", [](CudaOptions& o) { o.fused_conv = !o.fused_conv; }},
+        {"workspace-64MiB", [](CudaOptions& o) { o.workspace_limit = size_t(64) << 20; }}};
+    for (const auto& [label, change] : changes) {
+      CudaOptions o = opt;
+      change(o);
+      auto be = make_cuda_backend(0, o);
+      const auto [vf, vv] = time_model(*be, label);
+      variants[label] = {{"features", to_json(vf)}, {"vjp", to_json(vv)}};
+    }
+    net.to(*gpu);
+  }
+
+  // IG: the primitive as the CLI and explain call it (host tensors in and out).
+  Tensor xi = random({a.ig_batch, 3, a.size, a.size}, 5);
+  Tensor gi = random({a.ig_k, a.ig_batch, 2048}, 6);
+  Tensor zero = Tensor::zeros(xi.shape());
+  auto ig = [&] {
+    return integrated_gradients(model, *gpu, "layer4", Pool::Avg, xi, gi, zero, a.ig_steps, IgRule::GaussLegendre, 64);
+  };
+  // Sanity before timing: completeness, sum(S) = <G, phi(x) - phi(0)> up to quadrature error.
+  const std::vector<double> gap =
+      ig_completeness_gap(ig(), gi, sv::features(model, *gpu, "layer4", Pool::Avg, xi),
+                          sv::features(model, *gpu, "layer4", Pool::Avg, zero));
+  const double gap_max = *std::max_element(gap.begin(), gap.end());
+  std::printf("validate ig completeness gap (max over %zu): %.2e\n", gap.size(), gap_max);
+  Timing ti = time_it(*gpu, std::min(a.warmup, 1), std::max(3, a.iters / 2), [&] { ig(); });
+  std::printf("sharedvis        ig N=%d K=%d steps=%d %dx%d: median %8.2f ms (min %.2f, max %.2f), peak in_use "
+              "%7.1f MiB, reserved %7.1f MiB\n",
+              a.ig_batch, a.ig_k, a.ig_steps, a.size, a.size, ti.median_ms, ti.min_ms, ti.max_ms,
+              mib(ti.mem.peak_in_use), mib(ti.mem.peak_reserved));
 
   if (!a.json.empty()) {
+    const nlohmann::json j = {{"backend", gpu->name()},
+                              {"tf32", opt.tf32 ? 1 : 0},
+                              {"fused_conv", opt.fused_conv ? 1 : 0},
+                              {"batch", a.batch},
+                              {"vjp_batch", a.vjp_batch},
+                              {"k", a.k},
+                              {"size", a.size},
+                              {"validate", {{"features_rel_err", e_feat}, {"vjp_rel_err", e_vjp}}},
+                              {"features", to_json(tf)},
+                              {"vjp", to_json(tv)},
+                              {"variants", variants},
+                              {"ig_batch", a.ig_batch},
+                              {"ig_k", a.ig_k},
+                              {"ig_steps", a.ig_steps},
+                              {"ig_gap_max", gap_max},
+                              {"ig", to_json(ti)}};
     std::ofstream f(a.json);
+    f << j.dump(1) << "\n";
     SV_CHECK(f.good(), IoError, "cannot write " + a.json);
-    char buf[1024];
-    std::snprintf(buf, sizeof buf,
-                  "{\"backend\": \"%s\", \"tf32\": %d, \"batch\": %d, \"vjp_batch\": %d, \"k\": %d, \"size\": %d,\n"
-                  " \"validate\": {\"features_rel_err\": %.3e, \"vjp_rel_err\": %.3e},\n"
-                  " \"features\": {\"median_ms\": %.4f, \"min_ms\": %.4f, \"peak_in_use_mib\": %.2f, "
-                  "\"peak_reserved_mib\": %.2f},\n"
-                  " \"vjp\": {\"median_ms\": %.4f, \"min_ms\": %.4f, \"peak_in_use_mib\": %.2f, "
-                  "\"peak_reserved_mib\": %.2f}}\n",
-                  gpu->name().c_str(), opt.tf32, a.batch, a.vjp_batch, a.k, a.size, e_feat, e_vjp, tf.median_ms,
-                  tf.min_ms, mib(tf.mem.peak_in_use), mib(tf.mem.peak_reserved), tv.median_ms, tv.min_ms,
-                  mib(tv.mem.peak_in_use), mib(tv.mem.peak_reserved));
-    f << buf;
   }
   return 0;
 }

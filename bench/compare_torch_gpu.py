@@ -6,6 +6,11 @@
             cotangents with respect to the images, two ways:
               loop     K calls of torch.autograd.grad(..., retain_graph=True)
               batched  one torch.autograd.grad(..., is_grads_batched=True) (vmap)
+  ig        Integrated Gradients of the pooled layer4 features for N images, K cotangents
+            and S steps (Gauss-Legendre nodes, zero baseline), the way one writes it in
+            PyTorch: the interpolation points in batches of at most 64 images, each batch
+            one forward and a loop over the K cotangents (retain_graph); host tensors in
+            and out, as in sharedvis's bench
 
 Settings mirror sharedvis's CUDA backend: TF32 convolutions unless SHAREDVIS_CUDA_TF32=0
 (PyTorch's own default for cuDNN), full float32 matmuls, cudnn.benchmark on (sharedvis
@@ -16,13 +21,15 @@ Timing: warm-up, then the median of CUDA-event-timed iterations. Peak memory ove
 timed iterations: torch.cuda.max_memory_allocated / max_memory_reserved.
 
 Usage: python3 bench/compare_torch_gpu.py [--batch 64] [--vjp-batch 2] [--k 64]
-         [--size 224] [--iters 10] [--warmup 3] [--json FILE]
+         [--size 224] [--ig-batch 8] [--ig-k 4] [--ig-steps 32] [--iters 10] [--warmup 3]
+         [--json FILE]
 """
 import argparse
 import json
 import os
 import sys
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -97,6 +104,27 @@ def vjp_batched(m, x, cot):
     return torch.autograd.grad(y, x, cot, is_grads_batched=True)[0]
 
 
+def integrated_gradients(m, x_host, g_host, steps, max_batch=64):
+    """S[k] = x * sum_s w_s d<G_k, phi>/dx (t_s x) for a zero baseline; host in, host out."""
+    t, w = np.polynomial.legendre.leggauss(steps)
+    t, w = (1 - t[::-1]) / 2, w[::-1] / 2  # nodes on [0, 1], ascending
+    dev = torch.device("cuda")
+    x, g = x_host.to(dev), g_host.to(dev)
+    n, k = x.shape[0], g.shape[0]
+    sb = max(1, max_batch // n)
+    acc = torch.zeros((k,) + tuple(x.shape), device=dev)
+    for s0 in range(0, steps, sb):
+        ts = torch.tensor(t[s0:s0 + sb].copy(), device=dev, dtype=x.dtype)
+        ws = w[s0:s0 + sb]
+        xi = (ts.view(-1, 1, 1, 1, 1) * x).reshape(-1, *x.shape[1:]).requires_grad_(True)  # step-major
+        phi = features(m, xi).mean((2, 3))
+        for j in range(k):
+            gr = torch.autograd.grad(phi, xi, g[j].repeat(len(ts), 1), retain_graph=j < k - 1)[0]
+            acc[j] += (gr.view(len(ts), n, *x.shape[1:]) * torch.tensor(ws.copy(), device=dev,
+                                                                        dtype=x.dtype).view(-1, 1, 1, 1, 1)).sum(0)
+    return (acc * x).cpu()
+
+
 def time_it(fn, warmup, iters):
     for _ in range(warmup):
         fn()
@@ -126,6 +154,9 @@ def main():
     ap.add_argument("--vjp-batch", type=int, default=2)
     ap.add_argument("--k", type=int, default=64)
     ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--ig-batch", type=int, default=8)
+    ap.add_argument("--ig-k", type=int, default=4)
+    ap.add_argument("--ig-steps", type=int, default=32)
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--json", default="")
@@ -160,13 +191,24 @@ def main():
     tl = time_it(lambda: vjp_loop(m, xj, cot), max(1, a.warmup - 1), max(3, a.iters // 2))
     torch.cuda.empty_cache()
     tb = time_it(lambda: vjp_batched(m, xj, cot), a.warmup, a.iters)
-    for name, t in (("features", tf), ("vjp loop", tl), ("vjp batched", tb)):
+    torch.cuda.empty_cache()
+    xi = torch.randn(a.ig_batch, 3, a.size, a.size)
+    gi = torch.randn(a.ig_k, a.ig_batch, 2048)
+    s = integrated_gradients(m, xi, gi, a.ig_steps)
+    with torch.no_grad():
+        delta = (gi * (features(m, xi.to(dev)).mean((2, 3)) - features(m, torch.zeros_like(xi, device=dev)).mean((2, 3))
+                       ).cpu()).sum(-1)
+    gap = ((s.flatten(2).sum(-1) - delta).abs() / delta.abs()).max().item()
+    print(f"validate ig completeness gap (max over {delta.numel()}): {gap:.2e}")
+    ti = time_it(lambda: integrated_gradients(m, xi, gi, a.ig_steps), min(a.warmup, 1), max(3, a.iters // 2))
+    for name, t in (("features", tf), ("vjp loop", tl), ("vjp batched", tb), ("ig", ti)):
         print(f"{name:12s} median {t['median_ms']:9.2f} ms (min {t['min_ms']:.2f}, max {t['max_ms']:.2f}), "
               f"peak allocated {t['peak_allocated_mib']:8.1f} MiB, reserved {t['peak_reserved_mib']:8.1f} MiB")
     out = {"torch": torch.__version__, "device": torch.cuda.get_device_name(), "tf32": int(tf32),
            "cudnn_benchmark": int(torch.backends.cudnn.benchmark), "batch": a.batch, "vjp_batch": a.vjp_batch,
            "k": a.k, "size": a.size, "validate_vjp_rel_err": e,
-           "features": tf, "vjp_loop": tl, "vjp_batched": tb}
+           "features": tf, "vjp_loop": tl, "vjp_batched": tb,
+           "ig_batch": a.ig_batch, "ig_k": a.ig_k, "ig_steps": a.ig_steps, "ig_gap_max": gap, "ig": ti}
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

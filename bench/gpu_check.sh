@@ -23,7 +23,8 @@
 # set, to $OUT/summary.txt (with the logs and JSON files beside it). Within 8 minutes.
 # Targets: sharedvis >= 1.2x faster than PyTorch's faster method, with no more peak memory.
 # Environment: SHAREDVIS_CUDA_TF32=0 runs both sides in full float32 (default: TF32
-# convolutions on both sides, PyTorch's default).
+# convolutions on both sides, PyTorch's default). GPU_CHECK_VARIANTS=1 also times the
+# bench's option variants (see bench/bench_gpu.cpp).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -119,7 +120,7 @@ PY
   echo "== sharedvis GPU benchmark"
   local sv_rc torch_rc
   timeout 120 "$bin/sharedvis_bench_gpu" --batch 64 --vjp-batch 2 --k 64 --size 224 --iters 10 --warmup 3 \
-    --json "$log/sharedvis.json" 2>&1 | tee "$log/bench_sharedvis.log"
+    ${GPU_CHECK_VARIANTS:+--variants} --json "$log/sharedvis.json" 2>&1 | tee "$log/bench_sharedvis.log"
   sv_rc=${PIPESTATUS[0]}
 
   echo "== PyTorch baseline"
@@ -154,9 +155,11 @@ if sv and th:
           f"torch {th['torch']} (cudnn.benchmark {th['cudnn_benchmark']})")
     print(f"validation: sharedvis features vs cpu {sv['validate']['features_rel_err']:.2e}, "
           f"K-stacked vjp vs single {sv['validate']['vjp_rel_err']:.2e}; torch batched vs loop {th['validate_vjp_rel_err']:.2e}")
+    print(f"ig completeness gap (max): sharedvis {sv['ig_gap_max']:.2e}, torch {th['ig_gap_max']:.2e}")
     rows = [("features B=%d" % sv["batch"], sv["features"], [("torch", th["features"])]),
             ("vjp N=%d K=%d" % (sv["vjp_batch"], sv["k"]), sv["vjp"],
-             [("torch loop", th["vjp_loop"]), ("torch batched", th["vjp_batched"])])]
+             [("torch loop", th["vjp_loop"]), ("torch batched", th["vjp_batched"])]),
+            ("ig N=%d K=%d S=%d" % (sv["ig_batch"], sv["ig_k"], sv["ig_steps"]), sv["ig"], [("torch", th["ig"])])]
     print(f"{'workload':18s} {'method':14s} {'median ms':>10s} {'peak alloc MiB':>15s} {'peak reserved MiB':>18s}")
     ok = True
     for name, s, others in rows:
@@ -172,6 +175,9 @@ if sv and th:
         print(f"{'':18s} -> vs {best_label}: {speed:.2f}x faster (target >= 1.2), peak allocated {mem:.2f}x, "
               f"reserved {res:.2f}x (target <= 1.0): {'MET' if hit else 'NOT MET'}")
     print("targets:", "MET" if ok else "NOT MET")
+    for label, v in sv.get("variants", {}).items():
+        print(f"variant {label:16s} features {v['features']['median_ms']:8.2f} ms, peak {v['features']['peak_in_use_mib']:7.1f} MiB; "
+              f"vjp {v['vjp']['median_ms']:8.2f} ms, peak {v['vjp']['peak_in_use_mib']:7.1f} MiB")
 else:
     print("benchmarks incomplete: see bench_sharedvis.log and bench_torch.log")
 PY
