@@ -109,7 +109,7 @@ PY
 
   echo "== CUDA tests"
   local tests_rc
-  timeout 180 "$bin/sharedvis_tests" --gtest_filter='Cuda*' 2>&1 | tee "$log/tests.log"
+  timeout 150 "$bin/sharedvis_tests" --gtest_filter='Cuda*' 2>&1 | tee "$log/tests.log"
   tests_rc=${PIPESTATUS[0]}
   # On the GPU machine a skipped CUDA test is a failure (an old driver, say: see its reason).
   if grep -q '^\[  SKIPPED \]' "$log/tests.log"; then
@@ -119,12 +119,14 @@ PY
 
   echo "== sharedvis GPU benchmark"
   local sv_rc torch_rc
-  timeout 120 "$bin/sharedvis_bench_gpu" --batch 64 --vjp-batch 2 --k 64 --size 224 --iters 10 --warmup 3 \
+  # The cuDNN plans (algorithm, math mode, workspace, time per convolution) go to the log.
+  SHAREDVIS_CUDA_LOG_PLANS=${SHAREDVIS_CUDA_LOG_PLANS:-1} timeout 100 "$bin/sharedvis_bench_gpu" \
+    --batch 64 --vjp-batch 2 --k 64 --size 224 --iters 10 --warmup 3 \
     ${GPU_CHECK_VARIANTS:+--variants} --json "$log/sharedvis.json" 2>&1 | tee "$log/bench_sharedvis.log"
   sv_rc=${PIPESTATUS[0]}
 
   echo "== PyTorch baseline"
-  PYTHONUNBUFFERED=1 timeout 150 python3 bench/compare_torch_gpu.py --batch 64 --vjp-batch 2 --k 64 --size 224 \
+  PYTHONUNBUFFERED=1 timeout 100 python3 bench/compare_torch_gpu.py --batch 64 --vjp-batch 2 --k 64 --size 224 \
     --iters 10 --warmup 3 --json "$log/torch.json" 2>&1 | tee "$log/bench_torch.log"
   torch_rc=${PIPESTATUS[0]}
 
