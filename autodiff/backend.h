@@ -106,6 +106,9 @@ class Backend {
 
   // ---- activations
   virtual Tensor relu_forward(const Tensor& x) = 0;
+  // relu(a + b), a and b of one shape: a residual block's sum and ReLU, which a backend may
+  // do in one pass. Its backward is relu_backward's, given to both inputs.
+  virtual Tensor add_relu(const Tensor& a, const Tensor& b) { return relu_forward(add(a, b)); }
   virtual Tensor relu_backward(const Tensor& gy, const Tensor& y) = 0;  // gy * (y > 0), y K-tiled
 
   // ---- pooling, x (N,C,H,W)

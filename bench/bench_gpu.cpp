@@ -19,7 +19,7 @@
 //                            [--ig-batch 8] [--ig-k 4] [--ig-steps 32]
 //                            [--iters 10] [--warmup 3] [--json FILE] [--variants]
 // --variants: features and vjp again on backends with one option changed each (the fused
-// conv + bias + ReLU toggled; a 64 MiB convolution workspace limit), in the same process.
+// conv + bias + ReLU toggled; full float32; deterministic algorithms), in the same process.
 // Weights: the resnet50 model file in SHAREDVIS_RESNET50 if set, else seeded random ones
 // (timings do not depend on the values). CUDA options come from the environment
 // (SHAREDVIS_CUDA_TF32, SHAREDVIS_CUDA_DETERMINISTIC, ...; see cuda/cuda_backend.h).
@@ -228,8 +228,9 @@ int run(int argc, char** argv) {
   nlohmann::json variants = nlohmann::json::object();
   if (a.variants) {
     const std::pair<std::string, std::function<void(CudaOptions&)>> changes[] = {
-        {"unfused-conv", [](CudaOptions& o) { o.fused_conv = !o.fused_conv; }},
-        {"workspace-64MiB", [](CudaOptions& o) { o.workspace_limit = size_t(64) << 20; }}};
+        {opt.fused_conv ? "unfused-conv" : "fused-conv", [](CudaOptions& o) { o.fused_conv = !o.fused_conv; }},
+        {"fp32", [](CudaOptions& o) { o.tf32 = false; }},
+        {"deterministic", [](CudaOptions& o) { o.deterministic = true; }}};
     for (const auto& [label, change] : changes) {
       CudaOptions o = opt;
       change(o);

@@ -111,6 +111,15 @@ struct Search {
     plan.measured = measured;
     plan.math = r[i].mathType;
     plan.time_ms = measured ? r[i].time : -1;
+    if (o.log_plans) {  // every successful candidate: algo/math time ms, workspace MiB
+      char buf[96];
+      for (int j = 0; j < n; ++j) {
+        if (r[j].status != CUDNN_STATUS_SUCCESS) continue;
+        std::snprintf(buf, sizeof buf, " %d/%d %.3f ms %.1f MiB;", static_cast<int>(r[j].algo),
+                      static_cast<int>(r[j].mathType), measured ? r[j].time : -1.f, r[j].memory / 1048576.0);
+        plan.candidates += buf;
+      }
+    }
     if (o.tf32) SV_CUDA_CHECK(cudnnSetConvolutionMathType(plan.conv, r[i].mathType));
     return true;
   }
@@ -236,10 +245,10 @@ ConvPlan& CudaBackend::conv_plan(ConvKind kind, const Shape& x, const Shape& w, 
     static const char* kinds[] = {"forward", "backward data", "backward filter"};
     std::fprintf(stderr,
                  "sharedvis cuda: conv %-15s x %s w %s stride %d pad %d groups %d: algo %d, math %d, workspace "
-                 "%.1f MiB, %.3f ms (%s)\n",
+                 "%.1f MiB, %.3f ms (%s); candidates:%s\n",
                  kinds[static_cast<int>(kind)], shape_str(x).c_str(), shape_str(w).c_str(), p.stride_h, p.pad_h,
                  p.groups, plan->algo, static_cast<int>(plan->math), plan->workspace / 1048576.0, plan->time_ms,
-                 plan->measured ? "measured" : "heuristic or fallback");
+                 plan->measured ? "measured" : "heuristic or fallback", plan->candidates.c_str());
   }
   return *conv_plans_.emplace(key, std::move(plan)).first->second;
 }

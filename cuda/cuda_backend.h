@@ -32,9 +32,10 @@ struct CudaOptions {
   size_t workspace_limit = size_t(1) << 30;
   // conv + bias + ReLU (folded eval batchnorm) as one cuDNN call
   // (cudnnConvolutionBiasActivationForward) where cuDNN supports it for the plan's
-  // algorithm; otherwise the convolution, then our bias + ReLU pass.
+  // algorithm; otherwise the convolution, then our bias + ReLU pass. Off by default: on an
+  // H200 with cuDNN 9.19 the fused call made resnet50 features 11% slower (bench/README.md).
   // Env SHAREDVIS_CUDA_FUSED_CONV=0|1.
-  bool fused_conv = true;
+  bool fused_conv = false;
   // One line on stderr per convolution plan (shape, chosen algorithm, math mode, workspace,
   // measured time): what cuDNN picked. Env SHAREDVIS_CUDA_LOG_PLANS=1.
   bool log_plans = false;

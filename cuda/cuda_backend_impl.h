@@ -37,6 +37,7 @@ struct ConvPlan {
   bool measured = false;  // chosen by timing (Find) rather than by heuristics
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   float time_ms = -1;     // the chosen algorithm's time in the search (measured plans)
+  std::string candidates;  // with CudaOptions::log_plans: every candidate's time and workspace
   // Forward plans: whether cuDNN runs conv + bias + ReLU in one call with this algorithm
   // (-1 not tried yet, 0 no, 1 yes), and the bias descriptor (1, O, 1, 1) it needs.
   int fused = -1;
@@ -90,6 +91,7 @@ class CudaBackend final : public Backend {
 
   Tensor relu_forward(const Tensor& x) override;
   Tensor relu_backward(const Tensor& gy, const Tensor& y) override;
+  Tensor add_relu(const Tensor& a, const Tensor& b) override;
 
   Tensor maxpool_forward(const Tensor& x, const Pool2dParams& p, Tensor& indices) override;
   Tensor maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape) override;

@@ -1,5 +1,5 @@
 // Elementwise kernels: add, axpy, scale, mul_tiled (K-tiled factor), interpolate (the IG
-// batch), relu forward and backward (K-tiled mask).
+// batch), relu forward and backward (K-tiled mask), add + relu.
 //
 // Each is a functor run by map4 (map4.cuh); it uses 16-byte loads and stores when the
 // host found every pointer 16-byte aligned (and a tiled operand's period a multiple of 4),
@@ -75,6 +75,9 @@ struct ScaleOp {
 };
 struct ReluOp {
   __device__ float operator()(float x) const { return x > 0.f ? x : 0.f; }
+};
+struct AddReluOp {
+  __device__ float operator()(float a, float b) const { return ReluOp{}(a + b); }
 };
 
 // out[s*per + i] = x0[i] + t[s] * (x1[i] - x0[i])
@@ -171,6 +174,15 @@ Tensor CudaBackend::relu_forward(const Tensor& x) {
   check_cuda_f32(x, "relu", "input");
   Tensor y = empty(x.shape(), DType::F32);
   unary(*this, x, y, ReluOp{});
+  return y;
+}
+
+Tensor CudaBackend::add_relu(const Tensor& a, const Tensor& b) {
+  check_cuda_f32(a, "add_relu", "a");
+  check_cuda_f32(b, "add_relu", "b");
+  check_same_shape(a, b, "add_relu");
+  Tensor y = empty(a.shape(), DType::F32);
+  binary(*this, a, b, y, AddReluOp{});
   return y;
 }
 

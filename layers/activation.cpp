@@ -1,4 +1,4 @@
-// relu and dropout, forward and backward side by side.
+// relu, add + relu (a residual block's end) and dropout, forward and backward side by side.
 #include <random>
 
 #include "layers/ops.h"
@@ -11,6 +11,18 @@ struct ReluNode : Node {
   const char* name() const override { return "relu"; }
   void backward(Backend& be, const Tensor& gy, int64_t, const std::vector<bool>&, std::vector<Tensor>& gin) override {
     gin[0] = be.relu_backward(gy, y);
+  }
+};
+
+// y = relu(a + b): both inputs get the gradient masked by y > 0.
+struct AddReluNode : Node {
+  Tensor y;
+  const char* name() const override { return "add_relu"; }
+  void backward(Backend& be, const Tensor& gy, int64_t, const std::vector<bool>& need,
+                std::vector<Tensor>& gin) override {
+    const Tensor g = be.relu_backward(gy, y);
+    if (need[0]) gin[0] = g;
+    if (need[1]) gin[1] = g;
   }
 };
 
@@ -28,6 +40,15 @@ Var relu(const Var& x) {
   Tensor y = x.backend().relu_forward(x.value);
   node->y = y;
   return x.graph->record(std::move(y), {x}, std::move(node));
+}
+
+Var add_relu(const Var& a, const Var& b) {
+  check_same_shape(a.value, b.value, "add_relu");
+  check_same_dtype_device(a.value, b.value, "add_relu");
+  auto node = std::make_unique<AddReluNode>();
+  Tensor y = a.backend().add_relu(a.value, b.value);
+  node->y = y;
+  return a.graph->record(std::move(y), {a, b}, std::move(node));
 }
 
 Var mul(const Var& a, const Tensor& m) {

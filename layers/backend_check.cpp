@@ -141,9 +141,11 @@ std::vector<Case> make_cases() {
                          be.adaptive_avgpool_backward(be.upload(gad), xk.shape())};
                    }});
   const Tensor gr = in.normal(xk.shape());
+  const Tensor x2 = in.normal(x.shape());
   cases.push_back({"relu", kCheckTol, [=](Backend& be) {
                      const Tensor y = be.relu_forward(be.upload(x));
-                     return std::vector<Tensor>{y, be.relu_backward(be.upload(gr), y)};  // K = 2
+                     return std::vector<Tensor>{y, be.relu_backward(be.upload(gr), y),  // K = 2
+                                                be.add_relu(be.upload(x), be.upload(x2))};
                    }});
   const Tensor lx = in.normal({3, 40}), lw = in.normal({10, 40}), lb = in.normal({10}), lg = in.normal({6, 10});
   cases.push_back({"linear", kCheckTol, [=](Backend& be) {

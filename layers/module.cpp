@@ -36,6 +36,12 @@ void Forward::capture(const std::string& full_path, const Var& y) {
   done_ = true;
 }
 
+Var Forward::call_as(const std::string& name, const std::function<Var()>& f) {
+  Var y = f();
+  capture(path(name), y);
+  return y;
+}
+
 Var Forward::call(Module& child, const std::string& name, const Var& x) {
   std::string saved = prefix_;
   prefix_ = path(name);

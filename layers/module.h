@@ -41,6 +41,10 @@ class Forward {
     Module* module;
   };
   Var call_steps(const std::vector<Step>& steps, const Var& x);
+  // f's output stands for child `name`'s (a fused op that includes that module), captured
+  // under its path. fusing(): whether fused ops may stand for modules at all.
+  Var call_as(const std::string& name, const std::function<Var()>& f);
+  bool fusing() const { return fuse_; }
   bool done() const { return done_; }
   const Var& captured() const { return captured_; }
   std::string path(const std::string& name) const { return prefix_.empty() ? name : prefix_ + "." + name; }

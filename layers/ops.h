@@ -26,6 +26,8 @@ void conv_bn_fold(Backend& be, const Tensor& w, const Tensor& b, const Tensor& a
 Var batchnorm2d_train(const Var& x, const Var& gamma, const Var& beta, Tensor& running_mean, Tensor& running_var,
                       double eps, double momentum);
 Var relu(const Var& x);
+// relu(a + b) as one op (Backend::add_relu): the end of a residual block.
+Var add_relu(const Var& a, const Var& b);
 Var maxpool2d(const Var& x, const Pool2dParams& p);
 Var avgpool2d(const Var& x, const Pool2dParams& p);
 Var adaptive_avgpool2d(const Var& x, int out_h, int out_w);

@@ -128,9 +128,11 @@ TEST(ConvBnFusion, WholeResnetsFusedEqualUnfused) {
       Var yu = run_to(m, gu, xu, "layer4", false), yf = run_to(m, gf, xf, "layer4", true);
       // Each fused conv + batchnorm saves the batchnorm's entry, each fused relu its own:
       // resnet18 has 20 convs (each followed by a batchnorm) and 9 relus right after one
-      // (the stem's, the first of each block); resnet50 53 and 33 (two per block).
-      const size_t saved = arch == "resnet18" ? 20 + 9 : 53 + 33;
-      EXPECT_EQ(gu.size() - gf.size(), saved) << arch << ": every conv + batchnorm (+ relu) ran as one op";
+      // (the stem's, the first of each block); resnet50 53 and 33 (two per block). Each
+      // block's sum and relu are one add_relu: 8 blocks in resnet18, 16 in resnet50.
+      const size_t saved = arch == "resnet18" ? 20 + 9 + 8 : 53 + 33 + 16;
+      EXPECT_EQ(gu.size() - gf.size(), saved)
+          << arch << ": every conv + batchnorm (+ relu) and every block's add + relu ran as one op";
       const std::string tag = arch + (reference ? " float64" : " float32");
       EXPECT_CLOSE(yf.value, yu.value, rtol * max_abs(yu.value), rtol) << tag << " features";
       Shape ks = yu.shape();

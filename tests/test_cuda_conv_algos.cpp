@@ -116,8 +116,9 @@ TEST(CudaConvAlgorithms, EveryAlgorithmTheSearchMayPickIsAccurate) {
           if (err < 0) continue;
           std::printf("x %s w %s %-15s algo %d math %d: max error %.2e of max |ref|\n", shape_str(s.x).c_str(),
                       shape_str(s.w).c_str(), kinds[kind], algo, static_cast<int>(math), err);
-          if (tol > 0)
+          if (tol > 0) {
             EXPECT_LE(err, tol) << kinds[kind] << " algo " << algo << " math " << math << " x " << shape_str(s.x);
+          }
         }
   }
 #endif

@@ -123,6 +123,8 @@ TEST_F(CudaOps, Elementwise) {
     expect_close(gpu->add(up(a), up(b)), cpu->add(a, b), "add" + tag);
     expect_close(gpu->scale(up(a), -1.7), cpu->scale(a, -1.7), "scale" + tag);
     expect_close(gpu->relu_forward(up(rand_ties(s, 12))), cpu->relu_forward(rand_ties(s, 12)), "relu" + tag);
+    expect_close(gpu->add_relu(up(rand_ties(s, 13)), up(rand_ties(s, 14))),
+                 cpu->relu_forward(cpu->add(rand_ties(s, 13), rand_ties(s, 14))), "add_relu" + tag);
     Tensor y = up(a), yh = a.clone();
     gpu->axpy_(y, up(b), 0.3);
     cpu->axpy_(yh, b, 0.3);

@@ -77,6 +77,15 @@ TEST(GradCheck, ReluAwayFromZero) {
   }
 }
 
+// relu(a + b) in one op: the gradient reaches both inputs (kinks kept away from a + b = 0).
+TEST(GradCheck, AddReluAwayFromZero) {
+  const Shape xs{2, 3, 5, 4};
+  const Tensor s = randn_away_from_zero(xs, 42, 10 * kH), a = randn(xs, 43);
+  Tensor b = Tensor::empty(xs, DType::F64);
+  for (int64_t i = 0; i < b.numel(); ++i) b.data<double>()[i] = s.item(i) - a.item(i);  // a + b = s
+  gradcheck([](Graph&, const std::vector<Var>& v) { return add_relu(v[0], v[1]); }, {a, b});
+}
+
 TEST(GradCheck, MaxPoolPaddingCeilMode) {
   const Pool2dParams cases[] = {pool_params(3, 3, 2, 2, 1, 1, false), pool_params(3, 3, 2, 2, 1, 1, true),
                                 pool_params(2, 3, 2, 2, 1, 0, true), pool_params(2, 2, 1, 3, 0, 1, false)};

@@ -23,7 +23,8 @@ std::unique_ptr<Module> conv(int in, int out, int k, int stride, int pad) {
 }
 
 // The residual blocks share one forward: the main path `steps` (children by name), the
-// identity (downsample when present), the sum, and the block's relu.
+// identity (downsample when present), the sum, and the block's relu (one add_relu op when
+// the Forward fuses).
 class Block : public Module {
  public:
   Block(const char* kind, std::initializer_list<const char*> steps) : kind_(kind), steps_(steps) {}
@@ -39,7 +40,10 @@ class Block : public Module {
       identity = fw.call(*d, "downsample", x);
       if (fw.done()) return identity;
     }
-    return fw.call(*child("relu"), "relu", sv::add(y, identity));
+    Module& relu = *child("relu");
+    if (fw.fusing() && dynamic_cast<ReLU*>(&relu))  // the sum and the ReLU in one pass
+      return fw.call_as("relu", [&] { return sv::add_relu(y, identity); });
+    return fw.call(relu, "relu", sv::add(y, identity));
   }
 
  private:
