@@ -6,7 +6,7 @@
 # Build the carried binaries HERE (repository root, CUDA toolkit with cuDNN 9 and cuBLAS):
 #   cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DSHAREDVIS_CUDA=ON -DSHAREDVIS_BENCH=OFF \
 #         -DCMAKE_CUDA_ARCHITECTURES=90
-#   cmake --build build-gpu -j2 --target sharedvis_tests sharedvis_bench_gpu
+#   cmake --build build-gpu -j2 --target sharedvis_tests sharedvis_bench_gpu sharedvis
 #   bench/gpu_check.sh pack build-gpu        # -> build-gpu/carry.tar.xz (binaries + their
 #                                            #    non-system shared libraries, not CUDA's)
 # Run it THERE (through the GPU tool: command `bench/gpu_check.sh`, carry
@@ -34,13 +34,14 @@ pack() {
   stage=$(mktemp -d)
   mkdir -p "$stage/carry/lib" "$stage/carry/fallback"
   local b
-  for b in "$build/tests/sharedvis_tests" "$build/cuda/sharedvis_bench_gpu"; do
+  for b in "$build/tests/sharedvis_tests" "$build/cuda/sharedvis_bench_gpu" "$build/sharedvis"; do
     [ -x "$b" ] || { echo "gpu_check pack: $b is missing (build it first, see the top of this script)"; exit 2; }
     cp "$b" "$stage/carry/" || exit 2
   done
-  strip --strip-unneeded "$stage/carry/sharedvis_tests" "$stage/carry/sharedvis_bench_gpu" || exit 2
+  strip --strip-unneeded "$stage/carry/sharedvis_tests" "$stage/carry/sharedvis_bench_gpu" "$stage/carry/sharedvis" ||
+    exit 2
   local lib
-  for lib in $(ldd "$build/tests/sharedvis_tests" "$build/cuda/sharedvis_bench_gpu" | awk '/=> \// {print $3}' | sort -u); do
+  for lib in $(ldd "$build/tests/sharedvis_tests" "$build/cuda/sharedvis_bench_gpu" "$build/sharedvis" | awk '/=> \// {print $3}' | sort -u); do
     case "$(basename "$lib")" in
       libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*|libcuda.so*|libcudnn*|libcublas*|libcudart*|libnvidia*) ;;
       libstdc++.so*|libgcc_s.so*) cp -L "$lib" "$stage/carry/fallback/" ;;  # used only if the system's are older
@@ -99,8 +100,8 @@ PY
   if [ -z "$sys_cxx" ] || ! grep -q GLIBCXX_3.4.30 "$sys_cxx" 2>/dev/null; then ldp="$ldp:$bin/fallback"; fi
   export LD_LIBRARY_PATH="$ldp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   echo "== libraries: cuDNN $cudnn_dir, cuBLAS $cublas_dir"
-  if ldd "$bin/sharedvis_tests" "$bin/sharedvis_bench_gpu" | grep -q 'not found'; then
-    ldd "$bin/sharedvis_tests" "$bin/sharedvis_bench_gpu" | grep 'not found'
+  if ldd "$bin/sharedvis_tests" "$bin/sharedvis_bench_gpu" "$bin/sharedvis" | grep -q 'not found'; then
+    ldd "$bin/sharedvis_tests" "$bin/sharedvis_bench_gpu" "$bin/sharedvis" | grep 'not found'
     echo "gpu_check: missing shared libraries"; exit 2
   fi
 
@@ -116,6 +117,43 @@ PY
     echo "gpu_check: CUDA tests were skipped on the GPU machine (reasons above)"
     [ "$tests_rc" = 0 ] && tests_rc=1
   fi
+
+  # The CLI as a user runs it: --device auto must pick the GPU (after its self-check) and
+  # agree with --device cpu on the bundled model's features, vjp (K = 4) and IG.
+  echo "== CLI: --device auto against --device cpu"
+  local cli_rc=0 d
+  python3 -c "import numpy as np; r = np.random.default_rng(0)
+np.save('$work/x.npy', r.standard_normal((8, 1, 28, 28)).astype(np.float32))
+np.save('$work/g.npy', r.standard_normal((4, 8, 128)).astype(np.float32))" || cli_rc=1
+  local cmd extra
+  for d in cpu auto; do
+    "$bin/sharedvis" info --device $d --model weights/fmnist_cnn.safetensors > "$work/info.txt" 2>&1 || cli_rc=1
+    grep '^device' "$work/info.txt"
+    if [ $d = auto ] && ! grep -q '^device: *cuda' "$work/info.txt"; then
+      cli_rc=1
+      echo "gpu_check: --device auto did not pick the GPU"
+    fi
+    for cmd in features vjp ig; do
+      extra=()
+      [ $cmd != features ] && extra=(--cotangent "$work/g.npy")
+      timeout 60 "$bin/sharedvis" $cmd --device $d --model weights/fmnist_cnn.safetensors --layer features \
+        --input "$work/x.npy" "${extra[@]}" --out "$work/${cmd}_$d.npy" > "$work/cli.log" 2>&1 ||
+        { cli_rc=1; tail -3 "$work/cli.log"; }
+    done
+  done
+  python3 - "$work" > "$log/cli.txt" 2>&1 <<'PY' || cli_rc=1
+import sys, numpy as np
+w = sys.argv[1]
+bad = False
+for cmd in ("features", "vjp", "ig"):
+    a, b = np.load(f"{w}/{cmd}_auto.npy"), np.load(f"{w}/{cmd}_cpu.npy")
+    e = float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+    print(f"cli {cmd:8s} auto vs cpu: shape {a.shape}, max |diff| / max |cpu| = {e:.2e}")
+    bad |= not (a.shape == b.shape and e < 1e-2)
+sys.exit(1 if bad else 0)
+PY
+  cat "$log/cli.txt"
+  [ "$cli_rc" = 0 ] && [ "$tests_rc" = 0 ] || tests_rc=1
 
   echo "== sharedvis GPU benchmark"
   local sv_rc torch_rc

@@ -8,8 +8,9 @@
 // the workspace limit, is deterministic when the backend is, uses no TF32 when TF32 is
 // off, and never converts to half precision (CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION). Among
 // measured candidates within 3% of the fastest (timing noise), the one with the smallest
-// workspace wins (the workspace is device memory held while the op runs). All plans share
-// one workspace buffer grown to the largest chosen need.
+// workspace wins (the workspace is device memory held while the op runs). Each call takes
+// its workspace from the caching allocator and drops it once enqueued; every request is
+// rounded up to the largest so far, so one cached block serves all plans.
 //
 // cuDNN's legacy API takes tensors of fewer than 2^31 elements, so a batch whose input or
 // output is larger is run in chunks of images (backward-filter accumulates with beta = 1).
@@ -277,9 +278,9 @@ Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const
     float* yp = fptr(y) + n0 * ys[1] * ys[2] * ys[3];
     ConvPlan& plan = conv_plan(ConvKind::Forward, with_batch(x.shape(), n), w.shape(), with_batch(ys, n), p, xp,
                                fptr(w), yp);
-    void* ws = workspace(plan.workspace);
+    const std::shared_ptr<void> ws = workspace(plan.workspace);
     SV_CUDA_CHECK(cudnnConvolutionForward(cudnn_, &one, plan.x, xp, plan.w, fptr(w), plan.conv,
-                                          static_cast<cudnnConvolutionFwdAlgo_t>(plan.algo), ws, plan.workspace,
+                                          static_cast<cudnnConvolutionFwdAlgo_t>(plan.algo), ws.get(), plan.workspace,
                                           &zero, plan.y, yp));
     launched();
   }
@@ -307,10 +308,10 @@ Tensor CudaBackend::conv2d_relu_forward(const Tensor& x_in, const Tensor& w_in, 
       SV_CUDA_CHECK(cudnnSetTensor4dDescriptor(plan.bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, to_int(ys[1]), 1, 1));
     if (plan.fused != 0) {
       const float one = 1.f, zero = 0.f;
-      void* ws = workspace(plan.workspace);
+      const std::shared_ptr<void> ws = workspace(plan.workspace);
       const cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
           cudnn_, &one, plan.x, fptr(x), plan.w, fptr(w), plan.conv, static_cast<cudnnConvolutionFwdAlgo_t>(plan.algo),
-          ws, plan.workspace, &zero, plan.y, fptr(y), plan.bias, fptr(b), relu_, plan.y, fptr(y));
+          ws.get(), plan.workspace, &zero, plan.y, fptr(y), plan.bias, fptr(b), relu_, plan.y, fptr(y));
       if (st == CUDNN_STATUS_SUCCESS) {
         plan.fused = 1;
         launched();
@@ -343,9 +344,9 @@ Tensor CudaBackend::conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in
     float* gxp = fptr(gx) + n0 * x_shape[1] * x_shape[2] * x_shape[3];
     ConvPlan& plan = conv_plan(ConvKind::BackwardData, with_batch(x_shape, n), w.shape(), with_batch(ys, n), p,
                                fptr(w), gyp, gxp);
-    void* ws = workspace(plan.workspace);
+    const std::shared_ptr<void> ws = workspace(plan.workspace);
     SV_CUDA_CHECK(cudnnConvolutionBackwardData(cudnn_, &one, plan.w, fptr(w), plan.y, gyp, plan.conv,
-                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algo), ws,
+                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algo), ws.get(),
                                                plan.workspace, &zero, plan.x, gxp));
     launched();
   }
@@ -375,9 +376,9 @@ Tensor CudaBackend::conv2d_backward_filter(const Tensor& x_in, const Tensor& gy_
     const float* gyp = fptr(gy) + n0 * ys[1] * ys[2] * ys[3];
     ConvPlan& plan = conv_plan(ConvKind::BackwardFilter, with_batch(x.shape(), n), w_shape, with_batch(ys, n), p, xp,
                                gyp, fptr(scratch));
-    void* ws = workspace(plan.workspace);
+    const std::shared_ptr<void> ws = workspace(plan.workspace);
     SV_CUDA_CHECK(cudnnConvolutionBackwardFilter(cudnn_, &one, plan.x, xp, plan.y, gyp, plan.conv,
-                                                 static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.algo), ws,
+                                                 static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.algo), ws.get(),
                                                  plan.workspace, n0 == 0 ? &zero : &one, plan.w, fptr(gw)));
     launched();
   }

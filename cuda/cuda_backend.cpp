@@ -1,4 +1,5 @@
 // CudaBackend: construction, options, memory, host <-> device transfers.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -92,7 +93,6 @@ void cuda_reset_peak_memory(Backend& be) { as_cuda(be).allocator().reset_peaks()
 void cuda_release_cached_memory(Backend& be) {
   cuda::CudaBackend& c = as_cuda(be);
   c.synchronize();
-  c.release_workspace();
   c.allocator().release_cached();
 }
 
@@ -147,20 +147,10 @@ unsigned CudaBackend::grid_for(int64_t work, int threads) const {
   return static_cast<unsigned>(blocks < 1 ? 1 : blocks);
 }
 
-void* CudaBackend::workspace(size_t bytes) {
+std::shared_ptr<void> CudaBackend::workspace(size_t bytes) {
   if (bytes == 0) return nullptr;
-  if (bytes > workspace_size_) {
-    workspace_.reset();  // back to the cache first, so a larger block can reuse the memory
-    workspace_size_ = 0;  // until the allocation below succeeds
-    workspace_ = alloc_->allocate(bytes);
-    workspace_size_ = bytes;
-  }
-  return workspace_.get();
-}
-
-void CudaBackend::release_workspace() {
-  workspace_.reset();  // stream order keeps a later user of the block after the last reader
-  workspace_size_ = 0;
+  workspace_size_ = std::max(workspace_size_, bytes);
+  return alloc_->allocate(workspace_size_);
 }
 
 void CudaBackend::check_mine(const Tensor& t, const char* op, const char* what) const {

@@ -51,7 +51,7 @@ std::unique_ptr<Backend> make_cuda_backend(int device, const CudaOptions& option
 struct CudaMemoryStats {
   size_t in_use = 0, peak_in_use = 0;      // held by live tensors and workspaces
   size_t reserved = 0, peak_reserved = 0;  // obtained from cudaMalloc (in use + cached)
-  size_t workspace = 0;                    // the convolution workspace held now (in in_use)
+  size_t workspace = 0;  // the largest convolution workspace a call has taken (in in_use during calls)
 };
 // Throws ValueError if be is not a CUDA backend.
 CudaMemoryStats cuda_memory_stats(Backend& be);

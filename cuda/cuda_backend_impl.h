@@ -121,11 +121,12 @@ class CudaBackend final : public Backend {
   unsigned grid_for(int64_t work, int threads) const;
   // After every kernel launch or library call: reports errors; synchronizes in debug mode.
   void launched() const { SV_CUDA_LAUNCHED(opt_.sync, stream_.get()); }
-  // The shared workspace, grown to at least `bytes` (valid until the next call).
-  void* workspace(size_t bytes);
-  // Gives the workspace back to the allocator (it grows again on demand).
-  void release_workspace();
-  size_t workspace_size() const { return workspace_size_; }
+  // A workspace for one library call, from the caching allocator: hold the block until
+  // the call is enqueued, then drop it (stream order keeps its reuse safe). Every block is
+  // as large as the largest request so far, so one cached block serves every call, and
+  // between calls it is cache, not memory in use. Empty for 0 bytes.
+  std::shared_ptr<void> workspace(size_t bytes);
+  size_t workspace_size() const { return workspace_size_; }  // the largest request so far
   CachingAllocator& allocator() { return *alloc_; }
 
  private:
@@ -148,7 +149,6 @@ class CudaBackend final : public Backend {
   CublasHandle cublas_;
   ActivationDesc relu_;  // for the fused conv + bias + ReLU
   std::map<ConvKey, std::unique_ptr<ConvPlan>> conv_plans_;
-  std::shared_ptr<void> workspace_;
   size_t workspace_size_ = 0;
 };
 

@@ -470,7 +470,9 @@ TEST(CudaCheck, FailingCallThrowsDeviceError) {
   }
   // The failure is not left behind as the runtime's last error, where the next launch
   // check would report it again. (Without a driver every call, this one too, fails.)
-  if (cuda_available()) EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  if (cuda_available()) {
+    EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  }
   try {
     SV_CUDA_CHECK(CUDNN_STATUS_BAD_PARAM);
     FAIL();
