@@ -109,6 +109,11 @@ class Backend {
   // relu(a + b), a and b of one shape: a residual block's sum and ReLU, which a backend may
   // do in one pass. Its backward is relu_backward's, given to both inputs.
   virtual Tensor add_relu(const Tensor& a, const Tensor& b) { return relu_forward(add(a, b)); }
+  // The same into a's memory (a's values are lost).
+  virtual void add_relu_(Tensor& a, const Tensor& b) {
+    const Tensor y = add_relu(a, b);
+    copy_(a, y);
+  }
   virtual Tensor relu_backward(const Tensor& gy, const Tensor& y) = 0;  // gy * (y > 0), y K-tiled
 
   // ---- pooling, x (N,C,H,W)

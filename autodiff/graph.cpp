@@ -17,8 +17,10 @@ Var Graph::input(const Tensor& t, bool requires_grad) {
 }
 
 Var Graph::param(Param& p) {
-  SV_CHECK(p.value.device() == backend_.device(), ShapeError,
-           "parameter " + p.name + " is on " + device_name(p.value.device()) + ", graph runs on " + backend_.name());
+  SV_CHECK(backend_.holds(p.value), ShapeError,
+           "parameter " + p.name + " is a " + p.value.describe() + " tensor" +
+               (p.value.device() == backend_.device() ? " of another backend" : "") + ", the graph runs on " +
+               backend_.name() + " (move the model there first)");
   Var v{this, p.value, -1};
   if (record_) {
     tape_.push_back(Entry{p.value.shape(), p.value.dtype(), {}, nullptr, &p, true});

@@ -68,6 +68,9 @@ class Tensor {
   // The allocator a device tensor's memory came from (nullptr for host tensors). It stays
   // alive as long as the tensor, so no other allocator can share its address meanwhile.
   const void* owner() const { return owner_; }
+  // No other Tensor (copy or view) shares this one's storage: an op that is handed it for
+  // good may write its result there.
+  bool sole_owner() const { return storage_.use_count() == 1; }
   // "cuda (2, 3) float32": for error messages.
   std::string describe() const;
 

@@ -92,6 +92,7 @@ class CudaBackend final : public Backend {
   Tensor relu_forward(const Tensor& x) override;
   Tensor relu_backward(const Tensor& gy, const Tensor& y) override;
   Tensor add_relu(const Tensor& a, const Tensor& b) override;
+  void add_relu_(Tensor& a, const Tensor& b) override;
 
   Tensor maxpool_forward(const Tensor& x, const Pool2dParams& p, Tensor& indices) override;
   Tensor maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape) override;

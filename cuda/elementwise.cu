@@ -186,6 +186,13 @@ Tensor CudaBackend::add_relu(const Tensor& a, const Tensor& b) {
   return y;
 }
 
+void CudaBackend::add_relu_(Tensor& a, const Tensor& b) {
+  check_cuda_f32(a, "add_relu", "a");
+  check_cuda_f32(b, "add_relu", "b");
+  check_same_shape(a, b, "add_relu");
+  binary(*this, a, b, a, AddReluOp{});
+}
+
 Tensor CudaBackend::relu_backward(const Tensor& gy, const Tensor& y) {
   check_cuda_f32(gy, "relu backward", "gradient");
   check_cuda_f32(y, "relu backward", "output");

@@ -42,13 +42,31 @@ Var relu(const Var& x) {
   return x.graph->record(std::move(y), {x}, std::move(node));
 }
 
-Var add_relu(const Var& a, const Var& b) {
+namespace {
+Var add_relu_impl(const Var& a, const Var& b, bool in_place) {
   check_same_shape(a.value, b.value, "add_relu");
   check_same_dtype_device(a.value, b.value, "add_relu");
   auto node = std::make_unique<AddReluNode>();
-  Tensor y = a.backend().add_relu(a.value, b.value);
+  Tensor y;
+  if (in_place) {
+    y = a.value;
+    a.backend().add_relu_(y, b.value);
+  } else {
+    y = a.backend().add_relu(a.value, b.value);
+  }
   node->y = y;
   return a.graph->record(std::move(y), {a, b}, std::move(node));
+}
+}  // namespace
+
+Var add_relu(const Var& a, const Var& b) { return add_relu_impl(a, b, false); }
+
+Var add_relu(Var&& a, const Var& b) {
+  // Nothing else holds a's storage (no saved tensor of a node, no view, no copy), and the
+  // caller gave a up: overwriting it is invisible. The tape keeps a's id, not its value.
+  Var owned = std::move(a);
+  const bool in_place = owned.value.sole_owner();
+  return add_relu_impl(owned, b, in_place);
 }
 
 Var mul(const Var& a, const Tensor& m) {

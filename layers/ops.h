@@ -26,8 +26,10 @@ void conv_bn_fold(Backend& be, const Tensor& w, const Tensor& b, const Tensor& a
 Var batchnorm2d_train(const Var& x, const Var& gamma, const Var& beta, Tensor& running_mean, Tensor& running_var,
                       double eps, double momentum);
 Var relu(const Var& x);
-// relu(a + b) as one op (Backend::add_relu): the end of a residual block.
+// relu(a + b) as one op (Backend::add_relu): the end of a residual block. Given a for good
+// (an rvalue) whose storage nothing else shares, the result is written over it.
 Var add_relu(const Var& a, const Var& b);
+Var add_relu(Var&& a, const Var& b);
 Var maxpool2d(const Var& x, const Pool2dParams& p);
 Var avgpool2d(const Var& x, const Pool2dParams& p);
 Var adaptive_avgpool2d(const Var& x, int out_h, int out_w);

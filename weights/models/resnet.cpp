@@ -42,7 +42,7 @@ class Block : public Module {
     }
     Module& relu = *child("relu");
     if (fw.fusing() && dynamic_cast<ReLU*>(&relu))  // the sum and the ReLU in one pass
-      return fw.call_as("relu", [&] { return sv::add_relu(y, identity); });
+      return fw.call_as("relu", [&] { return sv::add_relu(std::move(y), identity); });
     return fw.call(relu, "relu", sv::add(y, identity));
   }
 
