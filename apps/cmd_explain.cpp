@@ -1,4 +1,5 @@
 // `sharedvis explain`: the flags of the method (METHOD.md) onto ExplainOptions.
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <sstream>
@@ -22,17 +23,57 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
+// A whole token as a number, or ValueError naming the flag ("3x", "nan" and "" are not).
+double parse_number(const std::string& tok, const std::string& flag, const std::string& whole) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(tok, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  SV_CHECK(!tok.empty() && used == tok.size() && std::isfinite(v), ValueError,
+           flag + " '" + whole + "': '" + tok + "' is not a finite number");
+  return v;
+}
+
 void parse_lambda_grid(const std::string& s, ExplainOptions& o) {
   const std::vector<std::string> v = split_list(s);
   SV_CHECK(v.size() == 3, ValueError, "--lambda-grid expects lo,hi,n (e.g. 1e-2,1e6,17), got '" + s + "'");
-  try {
-    size_t used = 0;
-    o.lambda_lo = std::stod(v[0], &used);
-    o.lambda_hi = std::stod(v[1], &used);
-    o.lambda_n = std::stoi(v[2], &used);
-  } catch (const std::exception&) {
-    throw ValueError("--lambda-grid expects lo,hi,n (numbers), got '" + s + "'");
+  o.lambda_lo = parse_number(v[0], "--lambda-grid", s);
+  o.lambda_hi = parse_number(v[1], "--lambda-grid", s);
+  const double n = parse_number(v[2], "--lambda-grid", s);
+  SV_CHECK(n == std::floor(n) && n >= 2 && n <= 1000, ValueError,
+           "--lambda-grid '" + s + "': n must be an integer from 2 to 1000");
+  o.lambda_n = static_cast<int>(n);
+  SV_CHECK(o.lambda_lo > 0 && o.lambda_hi > o.lambda_lo, ValueError,
+           "--lambda-grid '" + s + "': needs 0 < lo < hi (a log-spaced grid)");
+}
+
+// --synthetic LABEL[,LABEL...]: every label non-empty and named once.
+std::vector<std::string> parse_labels(const std::string& s) {
+  std::vector<std::string> labels;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const size_t a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
+    SV_CHECK(a != std::string::npos, ValueError, "--synthetic '" + s + "': an empty category name");
+    labels.push_back(item.substr(a, b - a + 1));
+    for (size_t i = 0; i + 1 < labels.size(); ++i)
+      SV_CHECK(labels[i] != labels.back(), ValueError, "--synthetic '" + s + "': '" + labels.back() + "' named twice");
   }
+  SV_CHECK(!labels.empty() && s.back() != ',', ValueError, "--synthetic '" + s + "': an empty category name");
+  return labels;
+}
+
+// An integer flag that must not be negative (CLI11's NonNegativeNumber prints DBL_MAX).
+CLI::Validator non_negative_integer() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        const bool digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+        return digits ? std::string() : "must be an integer >= 0, got '" + s + "'";
+      },
+      "INT>=0");
 }
 
 }  // namespace
@@ -55,7 +96,10 @@ void add_explain_command(CLI::App& app) {
   c->add_option("--dataset", o->dataset, "fashion-mnist")->group("Input");
   c->add_option("--data-dir", o->data_dir, "Folder of the dataset files (default: the Debian package's)")->group("Input");
   c->add_option("--split", o->split, "Dataset split: test or train")->capture_default_str()->group("Input");
-  c->add_option("--limit", o->limit, "Dataset: use the first N images (0: all)")->capture_default_str()->group("Input");
+  c->add_option("--limit", o->limit, "Dataset: use the first N images (0: all)")
+      ->check(non_negative_integer())
+      ->capture_default_str()
+      ->group("Input");
   c->add_option("--synthetic", *synthetic, "Synthetic neurons for these categories: LABEL[,LABEL...]")->group("Input");
   c->add_option("--model", o->model, "Model file (.safetensors; default: the bundled Fashion-MNIST CNN)")->group("Input");
   c->add_option("--layer", o->layer, "Readout layer L (default: the model's, 'features' for fmnist_cnn)")->group("Input");
@@ -68,7 +112,10 @@ void add_explain_command(CLI::App& app) {
   c->add_option("--lambda-rule", o->lambda_rule,
                 "Pick λ from the CV curve: 1se (largest λ within one SE of the best) | best")
       ->capture_default_str()->group("Readout");
-  c->add_option("--seed", o->seed, "Seed of the folds, halves and noise")->capture_default_str()->group("Readout");
+  c->add_option("--seed", o->seed, "Seed of the folds, halves and noise")
+      ->check(non_negative_integer())
+      ->capture_default_str()
+      ->group("Readout");
   // pairs
   c->add_option("--top-ooc", o->top_ooc, "ooc images per neuron (top by recorded response)")->capture_default_str()->group("Pairs");
   c->add_option("--top-k", o->top_k, "Reference candidates reported")->capture_default_str()->group("Pairs");
@@ -101,9 +148,12 @@ void add_explain_command(CLI::App& app) {
 
   c->callback([o, synthetic, grid, lambda, no_progress, c] {
     ExplainOptions opt = *o;
-    if (!synthetic->empty()) opt.synthetic = split_list(*synthetic);
-    if (!grid->empty()) parse_lambda_grid(*grid, opt);
-    if (c->count("--lambda") > 0) opt.lambda = *lambda;
+    if (c->count("--synthetic") > 0) opt.synthetic = parse_labels(*synthetic);
+    if (c->count("--lambda-grid") > 0) parse_lambda_grid(*grid, opt);
+    if (c->count("--lambda") > 0) {
+      SV_CHECK(std::isfinite(*lambda) && *lambda >= 0, ValueError, "--lambda must be a finite number >= 0");
+      opt.lambda = *lambda;
+    }
     opt.progress = !*no_progress;
     const ExplainSummary s = run_explain(opt);
     std::printf("explained %d pair%s of %d neuron%s", s.pairs, s.pairs == 1 ? "" : "s", s.neurons - s.skipped,

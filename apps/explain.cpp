@@ -180,6 +180,20 @@ struct Run {
   BackpropResult bp;
 };
 
+// A stage whose numbers are not finite stops the run, naming the stage and where, instead
+// of writing a report of NaNs ("null" in results.json) and blank maps.
+int64_t first_nonfinite_value(const std::vector<double>& v) {
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i])) return static_cast<int64_t>(i);
+  return -1;
+}
+void require_finite(const std::vector<double>& v, const std::string& what, const std::string& hint = "") {
+  const int64_t i = first_nonfinite_value(v);
+  SV_CHECK(i < 0, ValueError,
+           what + " is not finite (" + std::to_string(v[static_cast<size_t>(i)]) + " at index " + std::to_string(i) +
+               ")" + (hint.empty() ? "" : "; " + hint));
+}
+
 void load_model_stage(Run& r) {
   r.model_path = r.opt.model.empty() ? bundled_model_path() : r.opt.model;
   if (r.opt.model.empty())
@@ -200,6 +214,10 @@ void features_stage(Run& r) {
                                    [&](int64_t d, int64_t n) { line.update(d, n); }));
   line.finish();
   r.D = r.phi.cols;
+  if (const int64_t i = first_nonfinite_value(r.phi.v); i >= 0)
+    throw ValueError("the features (" + r.layer + ") of image " + std::to_string(i / r.D) + " are not finite (" +
+                     std::to_string(r.phi.v[static_cast<size_t>(i)]) + " in dim " + std::to_string(i % r.D) +
+                     "): the image or the model produces values too large for float32");
 }
 
 // Per neuron: its preferred / ooc / fit images; constant neurons are reported and skipped;
@@ -241,6 +259,11 @@ void fit_readouts(Run& r) {
     r.result.neurons.push_back(std::move(nr));
     groups[opt.fit_on == "all" ? std::string("all") : "preferred:" + ni.preferred].push_back(r.work.size());
     r.work.push_back(std::move(w));
+  }
+  if (r.work.empty()) {
+    std::string why;
+    for (const NeuronResult& nr : r.result.neurons) why += "\n  " + nr.name + ": " + nr.skip_reason;
+    throw ValueError("no neuron can be explained: every neuron was skipped" + why);
   }
   for (auto& [key, members] : groups) {
     const std::vector<int64_t>& fit = r.work[members[0]].fit;
@@ -287,6 +310,14 @@ void readout_statistics(Run& r) {
     nr.mean_all = mean_of(w.y, all);
     nr.within_points = scatter_points(w.y, oof, w.pref);
     nr.ooc_points = scatter_points(w.y, oof, w.ooc);
+    double ymax = 0;
+    for (double v : w.y) ymax = std::max(ymax, std::abs(v));
+    const std::string who = "neuron '" + nr.name + "': ";
+    const std::string hint = "its responses reach |y| = " + std::to_string(ymax) + " (rescale them)";
+    require_finite(w.fit_result.w, who + "the readout's weights", hint);
+    // (The CV score may be NaN legitimately: a fold whose predictions are constant.)
+    require_finite({nr.lambda, nr.mean_preferred, nr.mean_ooc, nr.mean_all}, who + "λ or a mean response", hint);
+    require_finite(oof, who + "the predicted responses", hint);
   }
 }
 
@@ -342,7 +373,10 @@ void choose_pairs(Run& r) {
         p.shared_ooc += alpha[i] * c_o[i];
         p.shared_ref += alpha[i] * c_r[i];
       }
-      PairWork pw{w.index, nr.pairs.size(), add_cotangent(r, shared_cotangent(alpha, wt, *w.st), o, ref), {}};
+      const std::vector<double> shared = shared_cotangent(alpha, wt, *w.st);
+      require_finite(shared, "neuron '" + nr.name + "', ooc image " + std::to_string(o) + ": the shared-feature cotangent",
+                     "α or the readout overflows double arithmetic (are the responses of a sane magnitude?)");
+      PairWork pw{w.index, nr.pairs.size(), add_cotangent(r, shared, o, ref), {}};
       for (const SharedDim& d : p.top_dims)
         pw.dim_cots.push_back(add_cotangent(r, dimension_cotangent(d.dim, alpha, wt, *w.st), o, ref));
       r.pair_work.push_back(pw);
@@ -364,6 +398,11 @@ void backprop_stage(Run& r) {
   r.bp = parallel_backprop(r.model, *r.be, r.layer, r.P.pool, r.xu, r.cot, r.jobs, r.P.attr,
                            [&](int64_t d, int64_t n) { line.update(d, n); });
   line.finish();
+  for (size_t j = 0; j < r.bp.saliency.size(); ++j)
+    if (const int64_t i = first_nonfinite(r.bp.saliency[j]); i >= 0)
+      throw ValueError("the saliency map of image " + std::to_string(r.unique_images[static_cast<size_t>(r.jobs[j].image)]) +
+                       " (cotangent " + std::to_string(r.jobs[j].cotangent) + ") is not finite (" +
+                       std::to_string(r.bp.saliency[j].item(i)) + " at index " + std::to_string(i) + ")");
   r.result.inputs["backprop"] = {{"cotangents", r.cot.rows},
                                  {"unique_images", r.unique_images.size()},
                                  {"vjp_jobs", r.jobs.size()},

@@ -20,7 +20,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    const auto subs = app.get_subcommands();
+    std::fprintf(stderr, "sharedvis%s%s: error: %s\nRun with --help for the options.\n", subs.empty() ? "" : " ",
+                 subs.empty() ? "" : subs[0]->get_name().c_str(), e.what());
+    return e.get_exit_code();
   } catch (const std::exception& e) {
     const auto subs = app.get_subcommands();
     std::fprintf(stderr, "sharedvis%s%s: error: %s\n", subs.empty() ? "" : " ",

@@ -38,6 +38,22 @@ void model_to(Model& m, Backend& be) {
     }
 }
 
+std::string first_nonfinite_module(Model& m, Backend& be, const std::string& layer, const Tensor& x) {
+  model_to(m, be);
+  Graph g(be, /*record=*/false);
+  Forward fw(g, layer, /*fuse=*/false);  // every module's own output, the conv's too
+  std::string found;
+  fw.observe = [&](const std::string& path, const Var& y) {
+    if (!found.empty() || !y.value.defined()) return;
+    const Tensor h = be.download(y.value);
+    const int64_t i = first_nonfinite(h);
+    if (i >= 0)
+      found = path + ": " + std::to_string(h.item(i)) + " at index " + std::to_string(i) + " of " + shape_str(h.shape());
+  };
+  m.net->forward(g.input(x.to(detail::model_dtype(m))), fw);
+  return found;
+}
+
 Var layer_features(Model& m, Graph& g, const Var& x, const std::string& layer, Pool pool) {
   SV_CHECK(m.net != nullptr, ValueError, "model has no network");
   m.check_layer(layer);

@@ -27,6 +27,11 @@ const char* pool_name(Pool p);
 // The model's parameters must be on g's backend (see model_to).
 Var layer_features(Model& m, Graph& g, const Var& x, const std::string& layer, Pool pool);
 
+// The first module, in forward order up to `layer` and unfused, whose output for the images
+// x holds a NaN or an infinity: "layer2.1.relu: inf at index 12 of (1, 128, 28, 28)"; "" when every
+// output is finite. A diagnosis (it downloads every module's output), for errors only.
+std::string first_nonfinite_module(Model& m, Backend& be, const std::string& layer, const Tensor& x);
+
 // Moves the model's tensors to be's device unless they are there already.
 void model_to(Model& m, Backend& be);
 

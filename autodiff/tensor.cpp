@@ -1,5 +1,6 @@
 #include "autodiff/tensor.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -99,7 +100,7 @@ Tensor Tensor::from_vector(const std::vector<float>& v, const Shape& shape) {
   SV_CHECK(static_cast<int64_t>(v.size()) == shape_numel(shape), ShapeError,
            "from_vector: " + std::to_string(v.size()) + " values for shape " + shape_str(shape));
   Tensor t = empty(shape, DType::F32);
-  std::memcpy(t.raw(), v.data(), t.nbytes());
+  if (t.nbytes()) std::memcpy(t.raw(), v.data(), t.nbytes());
   return t;
 }
 
@@ -107,7 +108,7 @@ Tensor Tensor::from_vector(const std::vector<double>& v, const Shape& shape) {
   SV_CHECK(static_cast<int64_t>(v.size()) == shape_numel(shape), ShapeError,
            "from_vector: " + std::to_string(v.size()) + " values for shape " + shape_str(shape));
   Tensor t = empty(shape, DType::F64);
-  std::memcpy(t.raw(), v.data(), t.nbytes());
+  if (t.nbytes()) std::memcpy(t.raw(), v.data(), t.nbytes());
   return t;
 }
 
@@ -159,7 +160,7 @@ Tensor Tensor::slice0(int64_t begin, int64_t end) const {
 Tensor Tensor::clone() const {
   SV_CHECK(is_cpu(), Error, "clone() of a device tensor: use Backend::copy");
   Tensor t = empty(shape_, dtype_);
-  std::memcpy(t.raw(), raw(), nbytes());
+  if (nbytes()) std::memcpy(t.raw(), raw(), nbytes());
   return t;
 }
 
@@ -196,6 +197,21 @@ std::vector<float> Tensor::to_vector() const {
   Tensor f = to(DType::F32);
   const float* p = f.data<float>();
   return std::vector<float>(p, p + numel());
+}
+
+int64_t first_nonfinite(const Tensor& t) {
+  SV_CHECK(t.is_cpu(), Error, "first_nonfinite of a device tensor");
+  auto scan = [&](auto* p) {
+    for (int64_t i = 0, n = t.numel(); i < n; ++i)
+      if (!std::isfinite(p[i])) return i;
+    return int64_t(-1);
+  };
+  switch (t.dtype()) {
+    case DType::F32: return scan(static_cast<const float*>(t.raw()));
+    case DType::F64: return scan(static_cast<const double*>(t.raw()));
+    case DType::I32: return -1;
+  }
+  return -1;
 }
 
 void check_ndim(const Tensor& t, int ndim, const char* op, const char* what) {

@@ -101,6 +101,10 @@ class Tensor {
   const void* owner_ = nullptr;
 };
 
+// Index of the first NaN or infinite element of a host tensor, or -1 when every element is
+// finite (int32 tensors always are).
+int64_t first_nonfinite(const Tensor& t);
+
 // "op: expected ..., got (..)" style checks used by every op.
 void check_ndim(const Tensor& t, int ndim, const char* op, const char* what);
 void check_same_shape(const Tensor& a, const Tensor& b, const char* op);

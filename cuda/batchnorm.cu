@@ -9,6 +9,7 @@
 // reading xhat at the index within its block (never copied K times).
 #include "cuda/channel_reduce.cuh"
 #include "cuda/map4.cuh"
+#include "layers/relu_rule.h"
 
 namespace sv::cuda {
 
@@ -44,7 +45,7 @@ struct Affine {
   __device__ float map(float v, int64_t c) const {
     float s = a ? v * a[c] : v;
     s = b ? s + b[c] : s;
-    return relu ? (s > 0.f ? s : 0.f) : s;  // relu_forward's rule
+    return relu ? relu_value(s) : s;
   }
   // plane p = i / R and channel c = p % C of element i
   __device__ void locate(int64_t i, int64_t& p, int64_t& c) const {

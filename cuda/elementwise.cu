@@ -7,6 +7,7 @@
 // (N, ...) tensor is never copied K times.
 #include "cuda/cuda_backend_impl.h"
 #include "cuda/map4.cuh"
+#include "layers/relu_rule.h"
 
 namespace sv::cuda {
 
@@ -67,17 +68,17 @@ struct MulOp {
   __device__ float operator()(float g, float m) const { return g * m; }
 };
 struct ReluMaskOp {  // gradient passes where the output is positive
-  __device__ float operator()(float g, float y) const { return y > 0.f ? g : 0.f; }
+  __device__ float operator()(float g, float y) const { return relu_passes(y) ? g : 0.f; }
 };
 struct ScaleOp {
   float s;
   __device__ float operator()(float x) const { return s * x; }
 };
 struct ReluOp {
-  __device__ float operator()(float x) const { return x > 0.f ? x : 0.f; }
+  __device__ float operator()(float x) const { return relu_value(x); }
 };
 struct AddReluOp {
-  __device__ float operator()(float a, float b) const { return ReluOp{}(a + b); }
+  __device__ float operator()(float a, float b) const { return relu_value(a + b); }
 };
 
 // out[s*per + i] = x0[i] + t[s] * (x1[i] - x0[i])

@@ -31,6 +31,7 @@ Var Forward::call_steps(const std::vector<Step>& steps, const Var& x) {
 }
 
 void Forward::capture(const std::string& full_path, const Var& y) {
+  if (observe && !done_) observe(full_path, y);
   if (done_ || full_path != target_) return;
   captured_ = y;
   done_ = true;

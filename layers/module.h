@@ -45,6 +45,9 @@ class Forward {
   // under its path. fusing(): whether fused ops may stand for modules at all.
   Var call_as(const std::string& name, const std::function<Var()>& f);
   bool fusing() const { return fuse_; }
+  // Called with every module's output and its path as the forward runs (a diagnosis hook:
+  // e.g. finding the first module whose output is not finite). Empty by default.
+  std::function<void(const std::string& path, const Var& y)> observe;
   bool done() const { return done_; }
   const Var& captured() const { return captured_; }
   std::string path(const std::string& name) const { return prefix_.empty() ? name : prefix_ + "." + name; }

@@ -216,5 +216,49 @@ TEST_F(CliTest, BadInputsFailCleanly) {
                    out);
 }
 
+// NaN and infinity: in the input or a cotangent, an error naming it; in the result (a
+// finite input too large for float32), an error naming the first module whose output is
+// not finite; --allow-nonfinite writes the values instead. An extreme aspect ratio is an
+// error naming the image, not a multi-gigabyte resize.
+TEST_F(CliTest, NonFiniteValuesAndExtremeImagesFailClearly) {
+  const std::string m = " --model " + model(), out = path("nf.npy");
+  Tensor x = read_npy(kFixtures + "x.npy").clone();
+  x.data<float>()[5] = std::nanf("");
+  write_npy(path("xnan.npy"), x);
+  expect_failure("features" + m + " --layer layer3 --input " + path("xnan.npy") + " --out " + out,
+                 "--input holds a non-finite value (nan at flat index 5", out);
+  std::string o;
+  ASSERT_EQ(run("features" + m + " --layer layer3 --allow-nonfinite --input " + path("xnan.npy") + " --out " + out, o), 0)
+      << o;
+  EXPECT_GE(first_nonfinite(read_npy(out)), 0) << "NaN must propagate through conv, batchnorm and ReLU, not become 0";
+  fs::remove(out);
+
+  Tensor big = read_npy(kFixtures + "x.npy").clone();
+  for (int64_t i = 0; i < big.numel(); ++i) big.data<float>()[i] = 3e38f;
+  write_npy(path("xbig.npy"), big);
+  expect_failure("features" + m + " --layer layer4 --input " + path("xbig.npy") + " --out " + out,
+                 "first non-finite module output: conv1", out);
+
+  Tensor g = read_npy(kFixtures + "ig_G.npy").clone();
+  g.data<float>()[g.numel() - 1] = INFINITY;
+  write_npy(path("ginf.npy"), g);
+  expect_failure("vjp" + m + " --layer layer3 --input " + kFixtures + "x.npy --cotangent " + path("ginf.npy") +
+                     " --out " + out,
+                 "ginf.npy holds a non-finite value (inf", out);
+
+  // 1000 cotangents of one 2048x2048 image: a 48 GiB result, refused before any work.
+  write_npy(path("xlarge.npy"), Tensor::zeros({1, 3, 2048, 2048}));
+  write_npy(path("g1000.npy"), Tensor::zeros({1000, 1, 10}));
+  expect_failure("vjp" + m + " --layer fc --input " + path("xlarge.npy") + " --cotangent " + path("g1000.npy") +
+                     " --out " + out,
+                 "more than the memory available", out);
+  fs::remove(path("xlarge.npy"));
+
+  std::vector<uint8_t> strip(1 * 300000 * 3, 128);
+  ASSERT_TRUE(stbi_write_png(path("strip.png").c_str(), 1, 300000, 3, strip.data(), 3));
+  expect_failure("features" + m + " --layer layer3 --input " + path("strip.png") + " --out " + out,
+                 "strip.png: a 1x300000 image resized to 36", out);
+}
+
 }  // namespace
 }  // namespace sv

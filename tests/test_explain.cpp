@@ -545,6 +545,13 @@ TEST_F(ExplainCli, BadInputsFailClearly) {
   const std::string badcsv3 = dir.file("imgs/bad3.csv", "image,category,n1\nbody/nothere.png,body,1\n");
   dir.file("imgs/broken.png", "this is not a png");
   const std::string badcsv4 = dir.file("imgs/bad4.csv", "image,category,n1\nbroken.png,body,1\nbody/img0.png,body,2\n");
+  // Every neuron constant (nothing to explain); responses whose squares overflow doubles.
+  std::string constant = "image,category,n1\n", huge = "image,category,n1\n";
+  for (size_t i = 0; i < images.size(); ++i) {
+    constant += images[i].first + "," + images[i].second + ",3\n";
+    huge += images[i].first + "," + images[i].second + "," + std::to_string(i + 1) + "e300\n";
+  }
+  const std::string badcsv5 = dir.file("imgs/bad5.csv", constant), badcsv6 = dir.file("imgs/bad6.csv", huge);
   const std::vector<Case> cases = {
       {"missing value", "--responses " + badcsv1 + " --preferred body", "bad1.csv: line 3, column 'n1': missing value"},
       {"non-numeric", "--responses " + badcsv2 + " --preferred body", "bad2.csv: line 2, column 'n1': 'x1' is not a number"},
@@ -555,6 +562,17 @@ TEST_F(ExplainCli, BadInputsFailClearly) {
       {"unknown layer", "--responses " + csv + " --preferred body --layer nonsense", "unknown layer 'nonsense'"},
       {"unknown category", "--images " + imgs + " --synthetic dog", "no category 'dog'"},
       {"bad option", "--responses " + csv + " --preferred body --similarity euclid", "unknown similarity 'euclid'"},
+      {"nothing to explain", "--responses " + badcsv5 + " --preferred body",
+       "no neuron can be explained: every neuron was skipped\n  n1: constant responses"},
+      {"responses overflow", "--responses " + badcsv6 + " --preferred body", "neuron 'n1'"},
+      {"grid not a number", "--responses " + csv + " --preferred body --lambda-grid 1e-2,1e6,3x", "'3x' is not a finite number"},
+      {"grid reversed", "--responses " + csv + " --preferred body --lambda-grid 10,1,5", "0 < lo < hi"},
+      {"lambda nan", "--responses " + csv + " --preferred body --lambda nan", "--lambda must be a finite number"},
+      {"negative seed", "--responses " + csv + " --preferred body --seed -1", "--seed"},
+      {"negative limit", "--dataset fashion-mnist --limit -5", "--limit"},
+      {"empty synthetic name", "--images " + imgs + " --synthetic body,,other", "an empty category name"},
+      {"duplicate synthetic name", "--images " + imgs + " --synthetic body,body", "'body' named twice"},
+      {"responses is a folder", "--responses " + imgs + " --preferred body", "is a directory, not a file"},
   };
   for (const Case& c : cases) {
     const fs::path out = dir.path / ("out_" + std::to_string(&c - cases.data()));
@@ -585,9 +603,20 @@ TEST_F(ExplainCli, RerunReplacesAnEarlierOutput) {
   const std::string args = base_args() + "--responses " + csv + " --preferred body --top-ooc 1 --top-dims 0 --out " + out.string();
   ASSERT_EQ(run_cli(args).status, 0);
   std::ofstream(out / "stale.txt") << "old";
+  // A killed run's staging folder (its PID no longer running) is removed; a live one's is kept.
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);
+  const fs::path stale = dir.path / (".again.tmp-" + std::to_string(dead));
+  const fs::path live = dir.path / (".again.tmp-" + std::to_string(getpid()));
+  fs::create_directories(stale / "images");
+  fs::create_directories(live);
   const CliResult r = run_cli(args + " --colormap gray");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_FALSE(fs::exists(out / "stale.txt"));
+  EXPECT_FALSE(fs::exists(stale)) << "a dead run's staging folder was left";
+  EXPECT_TRUE(fs::exists(live)) << "a running process's staging folder was removed";
+  fs::remove_all(live);
   EXPECT_EQ(read_json(out / "results.json")["choices"]["colormap"], "gray");
   expect_nothing_written(dir.path / "never");
 }

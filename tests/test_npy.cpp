@@ -105,6 +105,8 @@ TEST_F(NpyTest, ReadsWhatNumPyWrites) {
 TEST_F(NpyTest, HeaderErrors) {
   const std::string ok = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
   expect_error(path("missing.npy"), "cannot open");
+  std::filesystem::create_directories(path("folder.npy"));
+  expect_error(path("folder.npy"), "is a directory, not a file");
   std::ofstream(path("short.npy"), std::ios::binary) << "\x93NUM";
   expect_error(path("short.npy"), "too short");
   expect_error(write_raw("magic.npy", 1, ok, 8, "\x93NUMPZ"), "bad magic");

@@ -156,6 +156,9 @@ TEST(Safetensors, HeaderErrors) {
   expect_bad_file(d, le64(~0ull) + "{}", {"exceeds"});
   expect_bad_file(d, craft("{\"a\": [1, 2", ""), {"not valid JSON"});
   expect_bad_file(d, craft("[1, 2]", ""), {"not a JSON object"});
+  // A NUL ends nlohmann's parse early; the reference implementation rejects such headers.
+  expect_bad_file(d, craft(std::string("{}\0{\"a\": 1}", 11), ""), {"NUL byte at offset 2"});
+  expect_bad_file(d, craft(std::string("{}  \0 ", 6), ""), {"NUL byte at offset 4"});
   expect_bad_file(d, craft(R"({"__metadata__": {"arch": 3}})", ""), {"__metadata__", "'arch'", "not a string"});
   expect_bad_file(d, craft(R"({"__metadata__": [1]})", ""), {"__metadata__", "not a JSON object"});
   expect_bad_file(
@@ -294,6 +297,41 @@ TEST_F(ModelFileErrors, BadMetadata) {
   bad = md;
   bad["mean"] = "0.5, 0.25 ,1e-1";
   EXPECT_EQ(load_model(write(tensors, bad)).info.mean, (std::vector<float>{0.5f, 0.25f, 0.1f}));
+}
+
+// Values that would turn every feature into NaN or zero, or ask for unbounded memory, are
+// refused at load time, naming the tensor or the metadata key.
+TEST_F(ModelFileErrors, NonFiniteAndAbsurdValues) {
+  for (auto [key, value, words] : std::initializer_list<std::tuple<const char*, const char*, const char*>>{
+           {"mean", "nan,0,0", "not finite"},
+           {"mean", "0,0,1e9", "not finite or above 1e3"},
+           {"std", "1,inf,1", "[1e-6, 1e3]"},
+           {"std", "1,1,1e-45", "[1e-6, 1e3]"},
+           {"resize_size", "2147483647", "larger than 4096"},
+           {"input_size", "5000", "larger than 4096"},
+           {"classes", "cat,dog,bird", "names 3 classes, the model has num_classes 2"}}) {
+    StMetadata bad = md;
+    bad[key] = value;
+    expect_io_error([&] { load_model(write(tensors, bad)); }, {"m.safetensors", key, words});
+  }
+  for (const char* name : {"layer1.0.conv1.weight", "fc.bias", "bn1.running_mean"})
+    for (float v : {std::nanf(""), INFINITY, -INFINITY}) {
+      NamedTensors t = tensors;
+      for (auto& [n, x] : t)
+        if (n == name) {
+          x = x.clone();
+          x.data<float>()[x.numel() - 1] = v;
+        }
+      expect_io_error([&] { load_model(write(t, md)); }, {"m.safetensors", std::string("tensor '") + name + "'", "non-finite"});
+    }
+  NamedTensors t = tensors;
+  for (auto& [n, x] : t)
+    if (n == "layer2.0.bn1.running_var") {
+      x = x.clone();
+      x.data<float>()[5] = -0.5f;
+    }
+  expect_io_error([&] { load_model(write(t, md)); },
+                  {"tensor 'layer2.0.bn1.running_var'", "negative variance", "channel 5"});
 }
 
 TEST_F(ModelFileErrors, NonexistentAndCorruptModelFiles) {

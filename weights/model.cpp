@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <set>
 
 #include "weights/models/archs.h"
@@ -93,6 +94,12 @@ ModelInfo parse_info(const SafetensorsReader& f, const ArchEntry*& entry) {
   if (!get_int("num_classes", info.num_classes)) dim_of(entry->classifier, 0, info.num_classes);
   get_int("input_size", info.input_size);
   get_int("resize_size", info.resize_size);
+  // Bounded so that an image's eval transform has a bounded cost (resize buffers are
+  // O(resize_size^2)); torchvision's models use 224-600.
+  for (auto [key, v] : {std::pair{"input_size", info.input_size}, std::pair{"resize_size", info.resize_size}})
+    if (v > kMaxImageSide)
+      fail(std::string("__metadata__ '") + key + "' = " + std::to_string(v) + " is larger than " +
+           std::to_string(kMaxImageSide) + " pixels");
 
   if (info.in_channels != 3) {  // ImageNet statistics do not apply: identity normalization
     info.mean.assign(info.in_channels, 0.0f);
@@ -107,8 +114,19 @@ ModelInfo parse_info(const SafetensorsReader& f, const ArchEntry*& entry) {
       fail(std::string("__metadata__ '") + key + "' has " + std::to_string(vec->size()) + " values for " +
            std::to_string(info.in_channels) + " input channels");
   }
+  // Finite and of a plausible scale: inputs are divided by std, so a tiny one turns pixels
+  // into infinities and a NaN turns every feature into NaN.
+  for (float v : info.mean)
+    if (!(std::abs(v) <= 1e3f)) fail("__metadata__ 'mean' value " + std::to_string(v) + " is not finite or above 1e3 in magnitude");
   for (float s : info.std)
-    if (!(s > 0)) fail("__metadata__ 'std' values must be positive");
+    if (!(s >= 1e-6f && s <= 1e3f))
+      fail("__metadata__ 'std' value " + std::to_string(s) + " is not in [1e-6, 1e3] (it must be a finite positive scale)");
+  if (auto it = md.find("classes"); it != md.end()) {
+    const size_t names = static_cast<size_t>(std::count(it->second.begin(), it->second.end(), ',')) + 1;
+    if (names != static_cast<size_t>(info.num_classes))
+      fail("__metadata__ 'classes' names " + std::to_string(names) + " classes, the model has num_classes " +
+           std::to_string(info.num_classes));
+  }
   return info;
 }
 
@@ -168,6 +186,14 @@ Model load_model(const std::string& path) {
   for (auto& [name, p] : state) {
     p->value = f.read(*f.find(name));
     p->grad = Tensor();
+    if (const int64_t i = first_nonfinite(p->value); i >= 0)
+      fail("tensor '" + name + "' holds a non-finite value (" + std::to_string(p->value.item(i)) + " at flat index " +
+           std::to_string(i) + ")");
+    if (name.ends_with("running_var"))
+      for (int64_t c = 0; c < p->value.numel(); ++c)
+        if (p->value.item(c) < 0)
+          fail("tensor '" + name + "' holds a negative variance (" + std::to_string(p->value.item(c)) + " at channel " +
+               std::to_string(c) + ")");
   }
   m.net->invalidate_tree();
   return m;

@@ -13,6 +13,10 @@
 
 namespace sv {
 
+// The largest input_size / resize_size a model file may declare (an image's eval transform
+// costs O(resize_size^2) memory).
+inline constexpr int kMaxImageSide = 4096;
+
 struct ModelInfo {
   std::string arch;
   int in_channels = 3;

@@ -106,6 +106,10 @@ SafetensorsReader::SafetensorsReader(const std::string& path) : path_(path) {
   if (n > kMaxHeaderBytes) fail("header length " + std::to_string(n) + " exceeds the limit of 100 MB");
   std::string text(n, '\0');
   if (!in_.read(text.data(), static_cast<std::streamsize>(n))) fail("cannot read the " + std::to_string(n) + "-byte header");
+  // JSON text, padded with spaces; nlohmann's parser would stop at a NUL and accept
+  // whatever follows it, which the reference implementation rejects.
+  if (const size_t nul = text.find('\0'); nul != std::string::npos)
+    fail("header contains a NUL byte at offset " + std::to_string(nul) + " (it must be JSON text, padded with spaces)");
   data_start_ = 8 + n;
   data_size_ = file_size - data_start_;
 

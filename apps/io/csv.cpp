@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "autodiff/error.h"
+#include "apps/io/input_file.h"
 
 namespace sv {
 
@@ -63,6 +64,7 @@ struct NeuronColumn {
 }  // namespace
 
 ResponseTable read_responses_csv(const std::string& path) {
+  check_input_file(path);
   std::ifstream in(path);
   SV_CHECK(in.good(), IoError, path + ": cannot open the responses file");
   ResponseTable t;

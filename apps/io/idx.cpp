@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "autodiff/error.h"
+#include "apps/io/input_file.h"
 
 namespace sv {
 
@@ -47,6 +48,7 @@ int64_t read_bytes(gzFile f, const std::string& path, uint8_t* dst, int64_t n) {
 IdxArray read_idx(const std::string& path, int64_t max_bytes) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) fail(path, "no such file");
+  check_input_file(path);
   GzFile f(gzopen(path.c_str(), "rb"));
   if (!f) fail(path, std::string("cannot open (") + std::strerror(errno) + ")");
 

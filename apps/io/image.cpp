@@ -25,6 +25,7 @@
 #include <memory>
 
 #include "apps/io/atomic_file.h"
+#include "apps/io/input_file.h"
 
 namespace sv {
 
@@ -161,13 +162,20 @@ Pixels8 resize_bilinear(const Pixels8& in, int out_w, int out_h) {
   return out_h != t.height ? resample_vertical(t, out_h) : t;
 }
 
-// torchvision's Resize(size) with an int size: the shorter side becomes size.
+// torchvision's Resize(size) with an int size: the shorter side becomes size. The resized
+// image must stay within kMaxResizedPixels (an extreme aspect ratio, such as a 1 x 10^6
+// strip, would otherwise ask for billions of pixels): ValueError naming the sizes.
+constexpr int64_t kMaxResizedPixels = int64_t{1} << 26;
 void resized_size(int w, int h, int size, int& out_w, int& out_h) {
   const bool w_short = w <= h;
   const int64_t shrt = w_short ? w : h, lng = w_short ? h : w;
-  const int new_long = static_cast<int>(static_cast<double>(int64_t{size} * lng) / static_cast<double>(shrt));
-  out_w = w_short ? size : new_long;
-  out_h = w_short ? new_long : size;
+  const double new_long = static_cast<double>(int64_t{size} * lng) / static_cast<double>(shrt);
+  SV_CHECK(new_long * size <= static_cast<double>(kMaxResizedPixels), ValueError,
+           "a " + std::to_string(w) + "x" + std::to_string(h) + " image resized to " + std::to_string(size) +
+               " on its shorter side would be " + std::to_string(static_cast<int64_t>(new_long)) + " pixels long, over " +
+               std::to_string(kMaxResizedPixels) + " pixels in all (aspect ratio too extreme)");
+  out_w = w_short ? size : static_cast<int>(new_long);
+  out_h = w_short ? static_cast<int>(new_long) : size;
 }
 
 // torchvision's center_crop offset (Python round: half to even) for one axis; negative
@@ -184,6 +192,7 @@ struct StbFree {
 }  // namespace
 
 Image read_image(const std::string& path, int64_t max_pixels) {
+  check_input_file(path);
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   SV_CHECK(f != nullptr, IoError, path + ": cannot open image: " + std::strerror(errno));
   int w = 0, h = 0, comp = 0;
@@ -260,7 +269,13 @@ Tensor load_images(const std::vector<std::string>& paths, const ModelInfo& info)
   Tensor batch = Tensor::empty({static_cast<int64_t>(paths.size()), info.in_channels, S, S});
   const size_t per = static_cast<size_t>(info.in_channels) * S * S;
   for (size_t i = 0; i < paths.size(); ++i) {
-    Tensor t = preprocess(read_image(paths[i]), info);
+    const Image img = read_image(paths[i]);
+    Tensor t;
+    try {
+      t = preprocess(img, info);
+    } catch (const ValueError& e) {
+      throw IoError(paths[i] + ": " + e.what());
+    }
     std::memcpy(batch.data<float>() + i * per, t.data<float>(), per * sizeof(float));
   }
   return batch;

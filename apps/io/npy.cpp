@@ -15,6 +15,7 @@
 #include <map>
 
 #include "apps/io/atomic_file.h"
+#include "apps/io/input_file.h"
 
 namespace sv {
 
@@ -155,6 +156,7 @@ bool host_is_little_endian() {
 }  // namespace
 
 Tensor read_npy(const std::string& path) {
+  check_input_file(path);
   std::ifstream f(path, std::ios::binary);
   SV_CHECK(f.good(), IoError, path + ": cannot open for reading: " + std::strerror(errno));
   f.seekg(0, std::ios::end);

@@ -1,6 +1,7 @@
 // Staged output folder: create, fill, rename into place.
 #include "apps/report/output_dir.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,6 +21,24 @@ bool replaceable(const fs::path& dir) {
   std::error_code ec;
   if (fs::is_empty(dir, ec) && !ec) return true;
   return fs::is_regular_file(dir / "results.json", ec);
+}
+
+// Staging folders of runs that were killed (".NAME.tmp-PID" and its ".old", PID no
+// longer running) are removed: nothing else would ever clean them up.
+void remove_stale_staging(const fs::path& parent, const std::string& name) {
+  const std::string prefix = "." + name + ".tmp-";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(parent, ec)) {
+    const std::string f = e.path().filename().string();
+    if (f.rfind(prefix, 0) != 0) continue;
+    std::string pid = f.substr(prefix.size());
+    if (pid.size() > 4 && pid.compare(pid.size() - 4, 4, ".old") == 0) pid.resize(pid.size() - 4);
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos || pid.size() > 9) continue;
+    const pid_t p = static_cast<pid_t>(std::stol(pid));
+    if (p == ::getpid() || ::kill(p, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    std::error_code rm;
+    fs::remove_all(e.path(), rm);
+  }
 }
 
 }  // namespace
@@ -47,6 +66,7 @@ StagedOutput::StagedOutput(std::string final_dir) {
   tmp_name += p.filename().string();
   tmp_name += ".tmp-" + std::to_string(::getpid());
   staging_ = (parent / tmp_name).string();
+  remove_stale_staging(parent, p.filename().string());
   fs::remove_all(staging_, ec);
   fs::create_directory(staging_, ec);
   SV_CHECK(!ec, IoError, final_ + ": cannot create the temporary folder " + staging_ + ": " + ec.message());

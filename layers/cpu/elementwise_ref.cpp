@@ -3,6 +3,7 @@
 
 #include "layers/cpu/dispatch.h"
 #include "layers/cpu/reference.h"
+#include "layers/relu_rule.h"
 
 namespace sv::ref {
 
@@ -30,7 +31,7 @@ Tensor relu_forward(const Tensor& x) {
   return dispatch_float(x, "relu", [&](auto t) {
     using T = decltype(t);
     const T* X = x.data<T>();
-    return generate<T>(x, [&](int64_t i) { return X[i] > T(0) ? X[i] : T(0); });
+    return generate<T>(x, [&](int64_t i) { return relu_value(X[i]); });
   });
 }
 
@@ -40,7 +41,7 @@ Tensor relu_backward(const Tensor& gy, const Tensor& y) {
   return dispatch_float(gy, "relu", [&](auto t) {
     using T = decltype(t);
     const T *G = gy.data<T>(), *Y = y.data<T>();
-    return generate<T>(gy, [&](int64_t i) { return Y[i % per] > T(0) ? G[i] : T(0); });
+    return generate<T>(gy, [&](int64_t i) { return relu_passes(Y[i % per]) ? G[i] : T(0); });
   });
 }
 

@@ -30,6 +30,7 @@
 #include "layers/cpu/fast_im2col.h"
 #include "layers/cpu/fast_parallel.h"
 #include "layers/cpu/fast_winograd.h"
+#include "layers/relu_rule.h"
 
 namespace sv::fast {
 
@@ -234,7 +235,7 @@ Tensor conv2d_forward(const Parallel& par, const Tensor& x, const Tensor& w, con
             const T bo = B ? B[o] : T(0);
             const int64_t n = (t.oh1 - t.oh0) * g.Wo;
             if (relu)
-              for (int64_t j = 0; j < n; ++j) row[j] = row[j] + bo > T(0) ? row[j] + bo : T(0);
+              for (int64_t j = 0; j < n; ++j) row[j] = relu_value(row[j] + bo);
             else
               for (int64_t j = 0; j < n; ++j) row[j] += bo;
           }

@@ -6,6 +6,7 @@
 #include "layers/cpu/fast.h"
 #include "layers/cpu/fast_parallel.h"
 #include "layers/cpu/reference.h"
+#include "layers/relu_rule.h"
 
 namespace sv::fast {
 
@@ -43,7 +44,7 @@ Tensor relu_forward(const Parallel& par, const Tensor& x) {
   return dispatch_float(x, "relu", [&](auto t) {
     using T = decltype(t);
     const T* X = x.data<T>();
-    return generate<T>(par, x, [&](int64_t i) { return X[i] > T(0) ? X[i] : T(0); });
+    return generate<T>(par, x, [&](int64_t i) { return relu_value(X[i]); });
   });
 }
 
@@ -51,7 +52,7 @@ Tensor relu_backward(const Parallel& par, const Tensor& gy, const Tensor& y) {
   ref::tiles(gy, y, "relu backward");
   return dispatch_float(gy, "relu", [&](auto t) {
     using T = decltype(t);
-    return tiled<T>(par, gy, y, [](T g, T v) { return v > T(0) ? g : T(0); });
+    return tiled<T>(par, gy, y, [](T g, T v) { return relu_passes(v) ? g : T(0); });
   });
 }
 

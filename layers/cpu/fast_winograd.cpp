@@ -18,6 +18,7 @@
 #include "layers/cpu/dispatch.h"
 #include "layers/cpu/fast_gemm.h"
 #include "layers/cpu/fast_im2col.h"
+#include "layers/relu_rule.h"
 
 namespace sv::fast {
 
@@ -254,7 +255,7 @@ void output_transform(const WinoGeom& g, const T* M, const Segment& s, int64_t n
       r1[2 * t + 1] = p[1][1] - p[1][2] - p[1][3] + bo;
     }
     if (relu)
-      for (int64_t j = 0; j < 4 * len; ++j) r0[j] = r0[j] > T(0) ? r0[j] : T(0);  // r0, r1: 4*len values
+      for (int64_t j = 0; j < 4 * len; ++j) r0[j] = relu_value(r0[j]);  // r0, r1: 4*len values
     T* y = Y + ((s.n * g.O + o) * g.Ho + oh0) * g.Wo + ow0;
     std::memcpy(y, r0, cols * sizeof(T));
     if (out_rows == 2) std::memcpy(y + g.Wo, r1, cols * sizeof(T));
