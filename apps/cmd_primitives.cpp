@@ -3,7 +3,14 @@
 // leaves no output file behind. NaN and infinity are errors unless --allow-nonfinite: in
 // the inputs and cotangents (named, with the first bad element), and in the result, where
 // the error names the first module whose output is not finite (or the backward pass).
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <new>
@@ -52,18 +59,6 @@ uint64_t available_memory() {
   return 0;
 }
 
-// The result is held in host memory whole (and written after): a request larger than the
-// memory available is refused up front with the numbers, instead of growing toward the
-// out-of-memory killer. `what` names the result, shape its (K, N, ...) shape.
-void check_result_fits(const std::string& what, const Shape& shape) {
-  const double bytes = static_cast<double>(shape_numel(shape)) * 4.0;
-  const uint64_t avail = available_memory();
-  SV_CHECK(avail == 0 || bytes <= 0.8 * static_cast<double>(avail), ValueError,
-           what + " would be " + shape_str(shape) + " float32 = " + std::to_string(bytes / (1 << 20)) + " MiB, more than " +
-               "the memory available (" + std::to_string(static_cast<double>(avail) / (1 << 20)) +
-               " MiB); split the input into smaller runs");
-}
-
 // A NaN or infinity in an input is an error naming it and the first bad element.
 void check_finite_input(const Tensor& t, const std::string& what, const PrimitiveOptions& o) {
   if (o.allow_nonfinite) return;
@@ -76,7 +71,7 @@ void check_finite_input(const Tensor& t, const std::string& what, const Primitiv
 // A non-finite result is an error naming where it arose: the first module whose forward
 // output for the offending image is not finite, or else the backward pass. r holds K
 // blocks of N images' rows, K-major: (N, ...) for K = 1 or (K, N, ...).
-void check_finite_result(const char* what, const Tensor& r, int64_t K, const Tensor& x, Session& s,
+void check_finite_result(const char* what, const Tensor& r, int64_t K, const Tensor& x, int64_t n_offset, Session& s,
                          const PrimitiveOptions& o) {
   if (o.allow_nonfinite) return;
   const int64_t i = first_nonfinite(r);
@@ -85,7 +80,7 @@ void check_finite_result(const char* what, const Tensor& r, int64_t K, const Ten
   const int64_t n = (i / per_image) % N;
   const std::string stage = first_nonfinite_module(s.model, *s.backend, o.layer.layer, x.slice0(n, n + 1));
   throw ValueError(std::string(what) + ": the result is not finite (" + std::to_string(r.item(i)) + " at flat index " +
-                   std::to_string(i) + ", image " + std::to_string(n) + "); " +
+                   std::to_string(i) + ", image " + std::to_string(n_offset + n) + "); " +
                    (stage.empty() ? "the forward pass up to " + o.layer.layer + " is finite, so the backward pass is not"
                                   : "first non-finite module output: " + stage) +
                    " (values too large for float32?); pass --allow-nonfinite to write it anyway");
@@ -109,8 +104,9 @@ Tensor read_cotangent(const std::string& path, int64_t N, const PrimitiveOptions
   return G;
 }
 
-void report(const char* what, const Tensor& t, const std::string& out, const PrimitiveOptions& o, const Session& s) {
-  std::printf("%s: wrote %s to %s (layer %s, pool %s, %s)\n", what, shape_str(t.shape()).c_str(), out.c_str(),
+
+void report_written(const char* what, const Shape& shape, const PrimitiveOptions& o, const Session& s) {
+  std::printf("%s: wrote %s to %s (layer %s, pool %s, %s)\n", what, shape_str(shape).c_str(), o.out.c_str(),
               o.layer.layer.c_str(), o.layer.pool.c_str(), s.backend->name().c_str());
 }
 
@@ -122,9 +118,94 @@ void run_features(const PrimitiveOptions& o) {
   ProgressLine bar("features", "images", true);
   Tensor f = features(s.model, *s.backend, o.layer.layer, parse_pool(o.layer.pool), x, o.model.max_batch, bar.fn());
   bar.finish();
-  check_finite_result("features", f, 1, x, s, o);
+  check_finite_result("features", f, 1, x, 0, s, o);
   write_npy(o.out, f);
-  report("features", f, o.out, o, s);
+  report_written("features", f.shape(), o, s);
+}
+
+// ---- results written in chunks of images
+// vjp, ig and jacobian produce (K, N, C, H, W) (or (N, C, H, W) for K = 1 and a 2-D G):
+// far more than their inputs. They run over chunks of images whose part of the result stays
+// under 256 MiB (SHAREDVIS_RESULT_CHUNK_MB), each chunk written to its place in the output
+// file as it comes, so memory stays bounded whatever N and K are; the file appears under
+// its name at the end.
+double chunk_bytes() {
+  const char* v = std::getenv("SHAREDVIS_RESULT_CHUNK_MB");
+  if (!v || !*v) return 256.0 * (1 << 20);
+  char* end = nullptr;
+  const double mb = std::strtod(v, &end);
+  SV_CHECK(end && *end == 0 && mb > 0 && std::isfinite(mb), ValueError,
+           std::string("SHAREDVIS_RESULT_CHUNK_MB=") + v + ": expected a positive number of MiB");
+  return mb * (1 << 20);
+}
+
+struct Chunks {
+  int64_t N, K, per_image, step;  // images, cotangents, values per image, images per chunk
+  Chunks(const Tensor& x, int64_t K)
+      : N(x.dim(0)), K(K), per_image(x.numel() / x.dim(0)),
+        step(std::max<int64_t>(1, static_cast<int64_t>(chunk_bytes() / (4.0 * static_cast<double>(K * per_image))))) {}
+};
+
+// Refuses, before any work, a result larger than the free space of its folder, and a chunk
+// larger than the memory available (one image's K rows).
+void check_result_fits(const std::string& what, const std::string& out, const Chunks& c) {
+  const double bytes = 4.0 * static_cast<double>(c.K) * static_cast<double>(c.N) * static_cast<double>(c.per_image);
+  struct statvfs fs{};
+  const std::string dir = std::filesystem::path(out).parent_path().empty()
+                              ? std::string(".")
+                              : std::filesystem::path(out).parent_path().string();
+  if (::statvfs(dir.c_str(), &fs) == 0) {
+    const double free_bytes = static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize);
+    SV_CHECK(bytes <= free_bytes, ValueError,
+             what + " would be " + std::to_string(bytes / (1 << 20)) + " MiB, more than the free space of " + dir + " (" +
+                 std::to_string(free_bytes / (1 << 20)) + " MiB)");
+  }
+  const double chunk = 4.0 * static_cast<double>(c.K) * static_cast<double>(std::min(c.step, c.N)) *
+                       static_cast<double>(c.per_image);
+  const uint64_t avail = available_memory();
+  SV_CHECK(avail == 0 || chunk <= 0.8 * static_cast<double>(avail), ValueError,
+           what + ": one image's " + std::to_string(c.K) + " rows are " + std::to_string(chunk / (1 << 20)) +
+               " MiB, more than the memory available (" + std::to_string(static_cast<double>(avail) / (1 << 20)) +
+               " MiB)");
+}
+
+// G's rows for images [n0, n1): (n1 - n0, D) from (N, D), (K, n1 - n0, D) from (K, N, D).
+Tensor cotangent_rows(const Tensor& G, int64_t n0, int64_t n1) {
+  if (G.ndim() == 2) return G.slice0(n0, n1);
+  const int64_t K = G.dim(0), N = G.dim(1), D = G.dim(2), nc = n1 - n0;
+  Tensor out = Tensor::empty({K, nc, D}, G.dtype());
+  const size_t es = dtype_size(G.dtype());
+  for (int64_t k = 0; k < K; ++k)
+    std::memcpy(static_cast<char*>(out.raw()) + static_cast<size_t>(k * nc * D) * es,
+                static_cast<const char*>(G.raw()) + static_cast<size_t>((k * N + n0) * D) * es,
+                static_cast<size_t>(nc * D) * es);
+  return out;
+}
+
+// Runs f on every chunk of images ([n0, n1) -> its (K, n1 - n0, ...) result), checks each
+// chunk for non-finite values, and writes it into the (K, N, ...) file `out`. progress
+// counts units (cotangents, points, rows) over all chunks; units_per_image converts.
+void stream_chunks(const char* what, const std::string& out, const Shape& shape, const Chunks& c, const Tensor& x,
+                   Session& s, const PrimitiveOptions& o, ProgressLine& bar, int64_t units_per_image,
+                   const std::function<Tensor(int64_t, int64_t, const ProgressFn&)>& f) {
+  NpyWriter file(out, shape);
+  for (int64_t n0 = 0; n0 < c.N; n0 += c.step) {
+    const int64_t n1 = std::min(c.N, n0 + c.step), nc = n1 - n0;
+    const ProgressFn progress = [&](int64_t d, int64_t n) {
+      bar.update(n0 * units_per_image + d * nc * units_per_image / std::max<int64_t>(n, 1), c.N * units_per_image);
+    };
+    const Tensor r = f(n0, n1, progress).to(DType::F32);
+    check_finite_result(what, r, c.K, x.slice0(n0, n1), n0, s, o);
+    for (int64_t k = 0; k < c.K; ++k)
+      file.write((k * c.N + n0) * c.per_image, r.data<float>() + k * nc * c.per_image, nc * c.per_image);
+  }
+  file.commit();
+}
+
+Shape result_shape(const Tensor& x, int64_t K, bool k_dim) {
+  Shape shape = x.shape();
+  if (k_dim) shape.insert(shape.begin(), K);
+  return shape;
 }
 
 void run_vjp(const PrimitiveOptions& o) {
@@ -133,13 +214,17 @@ void run_vjp(const PrimitiveOptions& o) {
   const Tensor x = load_inputs(o.inputs, s.model.info);
   check_finite_input(x, "--input", o);
   const Tensor G = read_cotangent(o.cotangent, x.dim(0), o);
-  check_result_fits("the vjp", fold_k(x.shape(), G.ndim() == 3 ? G.dim(0) : 1));
+  const int64_t K = G.ndim() == 3 ? G.dim(0) : 1;
+  const Chunks c(x, K);
+  check_result_fits("the vjp", o.out, c);
+  const Shape shape = result_shape(x, K, G.ndim() == 3);
   ProgressLine bar("vjp", "cotangents", true);
-  Tensor r = vjp(s.model, *s.backend, o.layer.layer, parse_pool(o.layer.pool), x, G, o.model.max_batch, bar.fn());
+  stream_chunks("vjp", o.out, shape, c, x, s, o, bar, K, [&](int64_t n0, int64_t n1, const ProgressFn& p) {
+    return vjp(s.model, *s.backend, o.layer.layer, parse_pool(o.layer.pool), x.slice0(n0, n1),
+               cotangent_rows(G, n0, n1), o.model.max_batch, p);
+  });
   bar.finish();
-  check_finite_result("vjp", r, G.ndim() == 3 ? G.dim(0) : 1, x, s, o);
-  write_npy(o.out, r);
-  report("vjp", r, o.out, o, s);
+  report_written("vjp", shape, o, s);
 }
 
 void run_ig(const PrimitiveOptions& o) {
@@ -153,21 +238,29 @@ void run_ig(const PrimitiveOptions& o) {
   const Tensor G = read_cotangent(o.cotangent, x.dim(0), o);
   const Tensor baseline = make_baseline(o.baseline, x, s.model.info);
   check_finite_input(baseline, "--baseline " + o.baseline, o);
-  check_result_fits("the attributions", fold_k(x.shape(), G.ndim() == 3 ? G.dim(0) : 1));
+  const int64_t K = G.ndim() == 3 ? G.dim(0) : 1, N = x.dim(0);
+  const Chunks c(x, K);
+  check_result_fits("the attributions", o.out, c);
+  const Shape shape = result_shape(x, K, G.ndim() == 3);
   const Pool pool = parse_pool(o.layer.pool);
+  std::vector<double> gap(static_cast<size_t>(K * N));  // K-major, as ig_completeness_gap
   ProgressLine bar("ig", "points", true);  // interpolation points: images x steps
-  Tensor S = integrated_gradients(s.model, *s.backend, o.layer.layer, pool, x, G, baseline, o.steps, rule,
-                                  o.model.max_batch, bar.fn());
+  stream_chunks("ig", o.out, shape, c, x, s, o, bar, o.steps, [&](int64_t n0, int64_t n1, const ProgressFn& p) {
+    const Tensor xc = x.slice0(n0, n1), bc = baseline.slice0(n0, n1), Gc = cotangent_rows(G, n0, n1);
+    Tensor S = integrated_gradients(s.model, *s.backend, o.layer.layer, pool, xc, Gc, bc, o.steps, rule,
+                                    o.model.max_batch, p);
+    const Tensor fx = features(s.model, *s.backend, o.layer.layer, pool, xc, o.model.max_batch);
+    const Tensor fb = features(s.model, *s.backend, o.layer.layer, pool, bc, o.model.max_batch);
+    const std::vector<double> g = ig_completeness_gap(S, Gc, fx, fb);
+    const int64_t nc = n1 - n0;
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t n = 0; n < nc; ++n) gap[static_cast<size_t>(k * N + n0 + n)] = g[static_cast<size_t>(k * nc + n)];
+    return S;
+  });
   bar.finish();
-  const Tensor fx = features(s.model, *s.backend, o.layer.layer, pool, x, o.model.max_batch);
-  const Tensor fb = features(s.model, *s.backend, o.layer.layer, pool, baseline, o.model.max_batch);
-  const std::vector<double> gap = ig_completeness_gap(S, G, fx, fb);
-  check_finite_result("ig", S, G.ndim() == 3 ? G.dim(0) : 1, x, s, o);
-  write_npy(o.out, S);
-  report("ig", S, o.out, o, s);
+  report_written("ig", shape, o, s);
   std::printf("ig: %d %s steps, baseline %s; completeness gap |sum S - (<G,phi(x)> - <G,phi(baseline)>)| / |...|:\n",
               o.steps, o.rule.c_str(), o.baseline.c_str());
-  const int64_t N = x.dim(0), K = static_cast<int64_t>(gap.size()) / N;
   for (int64_t k = 0; k < K; ++k)
     for (int64_t n = 0; n < N; ++n) {
       if (K > 1)
@@ -183,13 +276,17 @@ void run_jacobian(const PrimitiveOptions& o) {
   Session s = open_session(o.model);
   const Tensor x = load_inputs(o.inputs, s.model.info);
   check_finite_input(x, "--input", o);
-  check_result_fits("the Jacobian rows", fold_k(x.shape(), static_cast<int64_t>(dims.size())));
+  const int64_t K = static_cast<int64_t>(dims.size());
+  const Chunks c(x, K);
+  check_result_fits("the Jacobian rows", o.out, c);
+  const Shape shape = result_shape(x, K, true);
   ProgressLine bar("jacobian", "rows", true);
-  Tensor J = jacobian(s.model, *s.backend, o.layer.layer, parse_pool(o.layer.pool), x, dims, o.model.max_batch, bar.fn());
+  stream_chunks("jacobian", o.out, shape, c, x, s, o, bar, K, [&](int64_t n0, int64_t n1, const ProgressFn& p) {
+    return jacobian(s.model, *s.backend, o.layer.layer, parse_pool(o.layer.pool), x.slice0(n0, n1), dims,
+                    o.model.max_batch, p);
+  });
   bar.finish();
-  check_finite_result("jacobian", J, static_cast<int64_t>(dims.size()), x, s, o);
-  write_npy(o.out, J);
-  report("jacobian", J, o.out, o, s);
+  report_written("jacobian", shape, o, s);
 }
 
 // Runs a command; running out of memory anyway (std::bad_alloc, or a size too large for a

@@ -54,8 +54,8 @@ class CliTest : public ::testing::Test {
   static std::string model() { return path("r18.safetensors"); }
 
   // Runs `sharedvis args` (stderr merged into the output); returns the exit status.
-  static int run(const std::string& args, std::string& output) {
-    const std::string cmd = std::string(SHAREDVIS_CLI) + " " + args + " 2>&1";
+  static int run(const std::string& args, std::string& output, bool prefix = true) {
+    const std::string cmd = (prefix ? std::string(SHAREDVIS_CLI) + " " : std::string()) + args + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return -1;
     output.clear();
@@ -168,6 +168,29 @@ TEST_F(CliTest, IntegratedGradientsMatchPyTorch) {
   }
 }
 
+// Results are written in chunks of images: one image per chunk gives the same file, to
+// float32 rounding (a batch of one and a batch of two round differently in the
+// convolutions: making them bitwise equal is open, issue #10).
+TEST_F(CliTest, ChunkedResultsEqualWholeOnes) {
+  const std::string m = " --model " + model() + " --device cpu --input " + kFixtures + "x.npy ";
+  write_npy(path("g3k.npy"), read_npy(kFixtures + "ig_G.npy").reshape({1, 2, 256}));
+  const std::vector<std::string> cmds = {"vjp" + m + "--layer layer3 --cotangent " + path("g3k.npy"),
+                                         "ig" + m + "--layer layer3 --steps 4 --cotangent " + kFixtures + "ig_G.npy",
+                                         "jacobian" + m + "--layer layer3 --dims 0,7,255"};
+  for (const std::string& cmd : cmds) {
+    std::string o;
+    ASSERT_EQ(run(cmd + " --out " + path("whole.npy"), o), 0) << o;
+    ASSERT_EQ(run("env SHAREDVIS_RESULT_CHUNK_MB=0.001 " + std::string(SHAREDVIS_CLI) + " " + cmd + " --out " +
+                      path("chunked.npy"),
+                  o, /*prefix=*/false),
+              0)
+        << o;
+    const Tensor a = read_npy(path("whole.npy")), b = read_npy(path("chunked.npy"));
+    ASSERT_EQ(a.shape(), b.shape()) << cmd;
+    EXPECT_LE(rel_err(b, a), 1e-5) << cmd;
+  }
+}
+
 TEST_F(CliTest, JacobianMatchesPyTorch) {
   std::string o;
   ASSERT_EQ(run("jacobian --model " + model() + " --layer layer2 --pool none --input " + kFixtures +
@@ -246,13 +269,15 @@ TEST_F(CliTest, NonFiniteValuesAndExtremeImagesFailClearly) {
                      " --out " + out,
                  "ginf.npy holds a non-finite value (inf", out);
 
-  // 1000 cotangents of one 2048x2048 image: a 48 GiB result, refused before any work.
-  write_npy(path("xlarge.npy"), Tensor::zeros({1, 3, 2048, 2048}));
-  write_npy(path("g1000.npy"), Tensor::zeros({1000, 1, 10}));
-  expect_failure("vjp" + m + " --layer fc --input " + path("xlarge.npy") + " --cotangent " + path("g1000.npy") +
+  // 10^5 cotangents of one 512x512 image: a 293 GiB result, more than the disk holds,
+  // refused before any work (results are written in chunks, so memory is not the limit).
+  write_npy(path("xlarge.npy"), Tensor::zeros({1, 3, 512, 512}));
+  write_npy(path("gmany.npy"), Tensor::zeros({100000, 1, 10}));
+  expect_failure("vjp" + m + " --layer fc --input " + path("xlarge.npy") + " --cotangent " + path("gmany.npy") +
                      " --out " + out,
-                 "more than the memory available", out);
+                 "more than the free space of", out);
   fs::remove(path("xlarge.npy"));
+  fs::remove(path("gmany.npy"));
 
   std::vector<uint8_t> strip(1 * 300000 * 3, 128);
   ASSERT_TRUE(stbi_write_png(path("strip.png").c_str(), 1, 300000, 3, strip.data(), 3));

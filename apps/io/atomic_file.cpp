@@ -39,32 +39,62 @@ void check_output_path(const std::string& path) {
   SV_CHECK(::access(dir.c_str(), W_OK) == 0, IoError, path + ": folder " + dir + " is not writable");
 }
 
-void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& parts) {
-  const std::string tmp = temp_name(path);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  SV_CHECK(fd >= 0, IoError, path + ": cannot create temporary file " + tmp + ": " + errno_text());
-  auto fail = [&](const std::string& what) {
-    const std::string msg = path + ": " + what + ": " + errno_text();
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw IoError(msg);
-  };
-  for (const ByteSpan& part : parts) {
-    const char* p = static_cast<const char*>(part.data);
-    size_t left = part.size;
-    while (left > 0) {
-      ssize_t n = ::write(fd, p, left);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) fail("write failed");
-      p += n;
-      left -= static_cast<size_t>(n);
-    }
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), tmp_(temp_name(path_)) {
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  SV_CHECK(fd_ >= 0, IoError, path_ + ": cannot create temporary file " + tmp_ + ": " + errno_text());
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ < 0) return;  // committed, or failed and cleaned up
+  ::close(fd_);
+  ::unlink(tmp_.c_str());
+}
+
+void AtomicFile::fail(const std::string& what) {
+  const std::string msg = path_ + ": " + what + ": " + errno_text();
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  ::unlink(tmp_.c_str());
+  throw IoError(msg);
+}
+
+void AtomicFile::write_at(uint64_t offset, const void* data, size_t size) {
+  SV_CHECK(fd_ >= 0, IoError, path_ + ": write after commit or failure");
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t n = ::pwrite(fd_, p, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("write failed");
+    p += n;
+    offset += static_cast<uint64_t>(n);
+    size -= static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 && errno != EINVAL) fail("fsync failed");
-  int rc = ::close(fd);
-  fd = -1;
-  if (rc != 0) fail("close failed");
-  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename from " + tmp + " failed");
+}
+
+void AtomicFile::commit() {
+  SV_CHECK(fd_ >= 0, IoError, path_ + ": committed twice or after a failure");
+  if (::fsync(fd_) != 0 && errno != EINVAL) fail("fsync failed");
+  const int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0) {
+    ::unlink(tmp_.c_str());
+    throw IoError(path_ + ": close failed: " + errno_text());
+  }
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const std::string why = errno_text();
+    ::unlink(tmp_.c_str());
+    throw IoError(path_ + ": rename from " + tmp_ + " failed: " + why);
+  }
+}
+
+void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& parts) {
+  AtomicFile f(path);
+  uint64_t offset = 0;
+  for (const ByteSpan& part : parts) {
+    f.write_at(offset, part.data, part.size);
+    offset += part.size;
+  }
+  f.commit();
 }
 
 }  // namespace sv

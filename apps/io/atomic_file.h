@@ -3,6 +3,7 @@
 // interrupted or failed write never leaves a partial file under the final name.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,24 @@ namespace sv {
 struct ByteSpan {
   const void* data;
   size_t size;
+};
+
+// A file written in pieces at any offsets, then renamed onto its final name by commit();
+// until then it lives under a temporary name in the same folder, which the destructor
+// removes when commit() was not reached (an error, an interruption).
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  void write_at(uint64_t offset, const void* data, size_t size);  // IoError naming the path
+  void commit();                                                   // fsync, close, rename
+
+ private:
+  [[noreturn]] void fail(const std::string& what);
+  std::string path_, tmp_;
+  int fd_ = -1;
 };
 
 // Writes the concatenation of parts to path atomically. IoError naming the path on failure

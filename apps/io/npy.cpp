@@ -223,19 +223,13 @@ Tensor read_npy(const std::string& path) {
   return t.to(DType::F32);
 }
 
-void write_npy(const std::string& path, const Tensor& t) {
-  SV_CHECK(t.defined(), ValueError, "write_npy " + path + ": undefined tensor");
-  SV_CHECK(t.is_cpu(), ValueError, "write_npy " + path + ": tensor is on " + device_name(t.device()) +
-                                       ", download it first");
-  SV_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, ValueError,
-           std::string("write_npy ") + path + ": dtype " + dtype_name(t.dtype()) + " is not a float type");
-  SV_CHECK(host_is_little_endian(), IoError, path + ": big-endian hosts are not supported");
-  Tensor f = t.to(DType::F32);
-
+namespace {
+// The preamble and header of a float32 C-order array of this shape, padded to 64 bytes.
+std::string npy_header(const Shape& shape) {
   // NumPy writes "()" for a scalar, "(3,)" for one dimension and "(2, 3)" for more.
   std::string dims;
-  for (size_t i = 0; i < f.shape().size(); ++i) dims += (i ? ", " : "") + std::to_string(f.shape()[i]);
-  if (f.shape().size() == 1) dims += ",";
+  for (size_t i = 0; i < shape.size(); ++i) dims += (i ? ", " : "") + std::to_string(shape[i]);
+  if (shape.size() == 1) dims += ",";
   std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims;
   dict += "), }";
   // Version 1.0 unless the header does not fit in 16 bits.
@@ -250,7 +244,35 @@ void write_npy(const std::string& path, const Tensor& t) {
   const uint32_t hl = static_cast<uint32_t>(dict.size());
   for (size_t i = 0; i < preamble - 8; ++i) head += static_cast<char>((hl >> (8 * i)) & 0xff);
   head += dict;
+  return head;
+}
+}  // namespace
+
+void write_npy(const std::string& path, const Tensor& t) {
+  SV_CHECK(t.defined(), ValueError, "write_npy " + path + ": undefined tensor");
+  SV_CHECK(t.is_cpu(), ValueError, "write_npy " + path + ": tensor is on " + device_name(t.device()) +
+                                       ", download it first");
+  SV_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, ValueError,
+           std::string("write_npy ") + path + ": dtype " + dtype_name(t.dtype()) + " is not a float type");
+  SV_CHECK(host_is_little_endian(), IoError, path + ": big-endian hosts are not supported");
+  const Tensor f = t.to(DType::F32);
+  const std::string head = npy_header(f.shape());
   write_file_atomic(path, {{head.data(), head.size()}, {f.raw(), f.nbytes()}});
+}
+
+NpyWriter::NpyWriter(const std::string& path, const Shape& shape) : shape_(shape), file_(path) {
+  SV_CHECK(host_is_little_endian(), IoError, path + ": big-endian hosts are not supported");
+  shape_bytes(shape, DType::F32);  // validates the shape
+  const std::string head = npy_header(shape);
+  file_.write_at(0, head.data(), head.size());
+  data_start_ = head.size();
+}
+
+void NpyWriter::write(int64_t offset, const float* values, int64_t count) {
+  SV_CHECK(offset >= 0 && count >= 0 && offset + count <= shape_numel(shape_), ValueError,
+           "NpyWriter: values [" + std::to_string(offset) + ", " + std::to_string(offset + count) + ") outside " +
+               shape_str(shape_));
+  file_.write_at(data_start_ + static_cast<uint64_t>(offset) * 4, values, static_cast<size_t>(count) * 4);
 }
 
 }  // namespace sv

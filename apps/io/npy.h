@@ -3,11 +3,27 @@
 #pragma once
 #include <string>
 
+#include "apps/io/atomic_file.h"
 #include "autodiff/tensor.h"
 
 namespace sv {
 
 Tensor read_npy(const std::string& path);                    // IoError naming the file on any problem
 void write_npy(const std::string& path, const Tensor& t);    // atomic: temporary name, then rename
+
+// A float32 NPY file of a known shape written in pieces (a result too large to hold whole):
+// write() puts count values at a flat element offset; commit() makes the file appear under
+// its name. Atomic as write_npy: nothing under the final name before commit().
+class NpyWriter {
+ public:
+  NpyWriter(const std::string& path, const Shape& shape);
+  void write(int64_t offset, const float* values, int64_t count);
+  void commit() { file_.commit(); }
+
+ private:
+  Shape shape_;
+  AtomicFile file_;
+  uint64_t data_start_ = 0;
+};
 
 }  // namespace sv
