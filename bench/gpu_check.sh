@@ -24,7 +24,8 @@
 # Targets: sharedvis >= 1.2x faster than PyTorch's faster method, with no more peak memory.
 # Environment: SHAREDVIS_CUDA_TF32=0 runs both sides in full float32 (default: TF32
 # convolutions on both sides, PyTorch's default). GPU_CHECK_VARIANTS=1 also times the
-# bench's option variants (see bench/bench_gpu.cpp).
+# bench's option variants (see bench/bench_gpu.cpp); GPU_CHECK_TESTS_ONLY=1 runs the CUDA
+# tests and the CLI check only (about 30 s).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -155,8 +156,14 @@ PY
   cat "$log/cli.txt"
   [ "$cli_rc" = 0 ] && [ "$tests_rc" = 0 ] || tests_rc=1
 
-  echo "== sharedvis GPU benchmark"
   local sv_rc torch_rc
+  if [ -n "${GPU_CHECK_TESTS_ONLY:-}" ]; then
+    echo "== GPU_CHECK_TESTS_ONLY: benchmarks skipped"
+    rm -rf "$work"
+    [ "$tests_rc" = 0 ] && echo "gpu_check: CUDA tests and CLI passed"
+    return "$tests_rc"
+  fi
+  echo "== sharedvis GPU benchmark"
   # The cuDNN plans (algorithm, math mode, workspace, time per convolution) go to the log.
   SHAREDVIS_CUDA_LOG_PLANS=${SHAREDVIS_CUDA_LOG_PLANS:-1} timeout 100 "$bin/sharedvis_bench_gpu" \
     --batch 64 --vjp-batch 2 --k 64 --size 224 --iters 10 --warmup 3 \
