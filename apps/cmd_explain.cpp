@@ -1,4 +1,4 @@
-// `sharedvis explain`: the flags of the method (METHOD.md) onto ExplainOptions.
+// `sharedvis explain`: the flags of the method (docs/method.md) onto ExplainOptions.
 #include <cmath>
 #include <cstdio>
 #include <memory>

@@ -1,4 +1,4 @@
-// `sharedvis explain`: the whole method, top-down (METHOD.md §1–7):
+// `sharedvis explain`: the whole method, top-down (docs/method.md §1–7):
 //   load model → load images and neurons → features φ at layer L → readouts and their
 //   statistics → ooc images and references → α → parallel backprop → heatmaps → report.
 //

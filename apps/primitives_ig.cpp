@@ -1,6 +1,6 @@
 // The research primitives, part 2: quadrature rules, Integrated Gradients and baselines.
 //
-// IG of <G, φ> (METHOD.md §4):  S = (x − x̄) ⊙ Σ_s w_s ∂<G, φ>/∂x (x̄ + t_s (x − x̄)).
+// IG of <G, φ> (docs/method.md §4):  S = (x − x̄) ⊙ Σ_s w_s ∂<G, φ>/∂x (x̄ + t_s (x − x̄)).
 // The interpolation points of all steps are one batch (Backend::interpolate), run
 // forward in passes of at most max_batch images; each pass's backward carries the
 // cotangent G repeated for every step (K cotangents at once, chunked so that K times the

@@ -1,4 +1,4 @@
-// Heatmaps (METHOD.md §5): channel reductions, smoothing, percentile, the common scale of
+// Heatmaps (docs/method.md §5): channel reductions, smoothing, percentile, the common scale of
 // a pair, clipping, colormaps and overlays.
 #include <gtest/gtest.h>
 

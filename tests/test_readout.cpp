@@ -1,4 +1,4 @@
-// The readout (METHOD.md §1): ridge by SVD against the closed form, per-neuron λ by
+// The readout (docs/method.md §1): ridge by SVD against the closed form, per-neuron λ by
 // cross-validation, Pearson, Spearman–Brown, split-half reliability, standardization.
 #include <gtest/gtest.h>
 

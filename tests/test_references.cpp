@@ -1,4 +1,4 @@
-// Choosing pairs (METHOD.md §2) and shared-dimension weights (§3) on hand-made vectors.
+// Choosing pairs (docs/method.md §2) and shared-dimension weights (§3) on hand-made vectors.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// From saliency to heatmaps (METHOD.md §5): one map per image by reducing channels,
+// From saliency to heatmaps (docs/method.md §5): one map per image by reducing channels,
 // Gaussian smoothing, normalization of a pair's maps on ONE common scale, colormaps and
 // alpha-blended overlays on the displayed image.
 #pragma once

@@ -1,4 +1,4 @@
-// The neuron model (METHOD.md §1): standardized features and a ridge readout per neuron,
+// The neuron model (docs/method.md §1): standardized features and a ridge readout per neuron,
 // with λ chosen per neuron by k-fold cross-validation; Pearson r and split-half
 // reliability for reporting.
 //

@@ -1,4 +1,4 @@
-// Choosing what to explain (METHOD.md §2): a neuron's top ooc images by recorded
+// Choosing what to explain (docs/method.md §2): a neuron's top ooc images by recorded
 // response, and for each the preferred-category image whose neuron-specific contribution
 // pattern c(x) = w ⊙ z(x) is most similar.
 #pragma once

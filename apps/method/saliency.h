@@ -1,4 +1,4 @@
-// Parallel backpropagation (METHOD.md §4): the saliency of the shared response
+// Parallel backpropagation (docs/method.md §4): the saliency of the shared response
 //   R_α(x) = Σ_i α_i c_i(x),   S(x) = ∂R_α/∂x = Σ_i (α_i w_i / σ_i) ∂φ_i/∂x,
 // i.e. one vector–Jacobian product of φ with the cotangent g_i = α_i w_i / σ_i.
 //

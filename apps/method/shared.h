@@ -1,4 +1,4 @@
-// Shared-dimension weights α for a pair (METHOD.md §3): how much each latent dimension
+// Shared-dimension weights α for a pair (docs/method.md §3): how much each latent dimension
 // drives BOTH the ooc image and its reference, normalized to Σ_i |α_i| = 1.
 #pragma once
 #include <cstdint>

@@ -1,4 +1,4 @@
-// Synthetic category-selective neurons (METHOD.md §6). A synthetic neuron for category c
+// Synthetic category-selective neurons (docs/method.md §6). A synthetic neuron for category c
 // takes its "recorded" response from a stage deeper than the readout layer L, so that the
 // readout fitted from L is a real model of it:
 //   logit   the model's output unit for c (a classifier trained on these categories);

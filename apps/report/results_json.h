@@ -1,4 +1,4 @@
-// results.json: every choice the run made and every number it found (METHOD.md §7).
+// results.json: every choice the run made and every number it found (docs/method.md §7).
 // NaN (undefined: no repeats, no CV, constant data) is written as null.
 #pragma once
 #include <string>
