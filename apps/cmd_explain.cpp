@@ -110,7 +110,8 @@ void add_explain_command(CLI::App& app) {
   c->add_option("--lambda-grid", *grid, "λ search grid lo,hi,n (log-spaced; default 1e-2,1e6,17)")->group("Readout");
   c->add_option("--folds", o->folds, "Cross-validation folds")->capture_default_str()->group("Readout");
   c->add_option("--lambda-rule", o->lambda_rule,
-                "Pick λ from the CV curve: 1se (largest λ within one SE of the best) | best")
+                "Pick λ from the CV curve: best (the best mean out-of-fold r) | 1se (the largest λ within one SE "
+                "of the best)")
       ->capture_default_str()->group("Readout");
   c->add_option("--seed", o->seed, "Seed of the folds, halves and noise")
       ->check(non_negative_integer())

@@ -34,7 +34,7 @@ struct ExplainOptions {
   double lambda_lo = 1e-2, lambda_hi = 1e6;
   int lambda_n = 17;
   int folds = 5;
-  std::string lambda_rule = "1se";      // 1se | best (see RidgeOptions::one_se)
+  std::string lambda_rule = "best";     // best | 1se (see RidgeOptions::one_se)
   uint64_t seed = 0;
   // ---- ooc images and references (§2, §3)
   int top_ooc = 3, top_k = 5, top_dims = 3;

@@ -153,6 +153,7 @@ TEST(Readout, CrossValidationChoosesLambdaByNoise) {
     opt.lambdas = grid;
     opt.folds = 5;
     opt.seed = s;
+    opt.one_se = true;  // the 1-SE rule; the default (best) takes a chance λ on pure noise
     const std::vector<RidgeFit> fits = fit_ridge(Z, Y, opt);
     small_ok += fits[0].lambda <= 1.0;
     large_ok += fits[1].lambda >= 1e3;

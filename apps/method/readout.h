@@ -39,13 +39,15 @@ struct RidgeOptions {
   int folds = 5;
   uint64_t seed = 0;
   // How the λ of a neuron is picked from its CV curve (mean held-out Pearson r per λ):
-  // false: the λ with the best score; true (the one-standard-error rule of Breiman et al.
-  // and glmnet's lambda.1se): the LARGEST λ whose score is within one standard error
-  // (across folds) of the best. Pearson r is blind to the scale of the predictions, so
-  // on a response without signal every λ scores ~0 and the best one is chance; the 1-SE
-  // rule then takes the most regularized model, and it still takes a small λ where the
-  // data are clean (the SE is tiny there).
-  bool one_se = true;
+  // false (the default, METHOD.md §1's --lambda-rule best): the λ with the best score;
+  // true (the one-standard-error rule of Breiman et al. and glmnet's lambda.1se): the
+  // LARGEST λ whose score is within one standard error (across folds) of the best. Pearson
+  // r is blind to the scale of the predictions, so on a response without signal every λ
+  // scores ~0 and the best one is chance; the 1-SE rule then takes the most regularized
+  // model. With few images (25-50) the SE is wide and the 1-SE rule reaches the grid's
+  // top (λ = 1e6, near-constant predictions) even where there is signal; see
+  // readout_quality.h for how such a readout is flagged.
+  bool one_se = false;
 };
 
 // One neuron's fitted readout.
