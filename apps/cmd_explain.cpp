@@ -135,6 +135,9 @@ void add_explain_command(CLI::App& app) {
   // heatmaps
   c->add_option("--reduce", o->reduce, "Channels: abs-sum | sum | pos | l2")->capture_default_str()->group("Heatmaps");
   c->add_option("--smooth", o->smooth, "Gaussian σ as a fraction of the width (0: off)")->capture_default_str()->group("Heatmaps");
+  c->add_option("--smooth-min-px", o->smooth_min_px,
+                "Smoothing σ is at least this many input pixels (with --smooth > 0)")
+      ->capture_default_str()->group("Heatmaps");
   c->add_option("--clip-percentile", o->clip_percentile, "Common scale of a pair: this percentile")->capture_default_str()->group("Heatmaps");
   c->add_option("--colormap", o->colormap, "inferno | viridis | jet | gray")->capture_default_str()->group("Heatmaps");
   // synthetic

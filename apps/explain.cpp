@@ -58,6 +58,7 @@ Parsed parse_options(const ExplainOptions& o) {
   p.attr.max_batch = o.max_batch;
   p.heat.reduce = parse_reduce(o.reduce);
   p.heat.smooth = o.smooth;
+  p.heat.smooth_min_px = o.smooth_min_px;
   p.heat.clip_percentile = o.clip_percentile;
   p.heat.colormap = parse_colormap(o.colormap);
   SV_CHECK(o.fit_on == "preferred" || o.fit_on == "all", ValueError, "--fit-on must be preferred or all, got " + o.fit_on);
@@ -69,6 +70,8 @@ Parsed parse_options(const ExplainOptions& o) {
   SV_CHECK(o.steps >= 1, ValueError, "--steps must be >= 1");
   SV_CHECK(o.max_batch >= 1 && o.feature_batch >= 1, ValueError, "--max-batch and --feature-batch must be >= 1");
   SV_CHECK(o.smooth >= 0, ValueError, "--smooth must be >= 0");
+  SV_CHECK(std::isfinite(o.smooth_min_px) && o.smooth_min_px >= 0, ValueError,
+           "--smooth-min-px must be a finite number >= 0");
   SV_CHECK(o.clip_percentile > 0 && o.clip_percentile <= 100, ValueError, "--clip-percentile must be in (0, 100]");
   SV_CHECK(std::isnan(o.lambda) || (o.lambda >= 0 && std::isfinite(o.lambda)), ValueError, "--lambda must be >= 0");
   p.lambdas = std::isfinite(o.lambda) ? std::vector<double>{o.lambda} : log_grid(o.lambda_lo, o.lambda_hi, o.lambda_n);
@@ -100,6 +103,7 @@ nlohmann::json choices_json(const ExplainOptions& o, const Model& m, const std::
           {"baseline", o.baseline},
           {"reduce", o.reduce},
           {"smooth", o.smooth},
+          {"smooth_min_px", o.smooth_min_px},
           {"clip_percentile", o.clip_percentile},
           {"colormap", o.colormap},
           {"synthetic_source", o.synthetic_source},
@@ -549,6 +553,8 @@ ExplainSummary run_explain(const ExplainOptions& options) {
   timed(r, "pairs", [&] { choose_pairs(r); });
   timed(r, "backprop", [&] { backprop_stage(r); });
   timed(r, "heatmaps", [&] { figures_stage(r, out); });
+  r.result.inputs["heatmap"] = {{"image_width", r.in.x.dim(3)},
+                                {"smooth_sigma_px", smooth_sigma_px(r.P.heat, static_cast<int>(r.in.x.dim(3)))}};
 
   write_readouts(r, out);
   r.timing["total"] = since(t_start);

@@ -50,7 +50,8 @@ struct ExplainOptions {
   std::string device = "auto";
   // ---- heatmaps (§5)
   std::string reduce = "abs-sum";
-  double smooth = 0.02;
+  double smooth = 0.02;                 // σ as a fraction of the width ...
+  double smooth_min_px = 1.0;           // ... and at least this many input pixels (HeatmapOptions)
   double clip_percentile = 99.5;
   std::string colormap = "inferno";
   // ---- synthetic neurons (§6)

@@ -116,6 +116,22 @@ TEST(Heatmap, PairHeatmapsShareOneScale) {
   EXPECT_NEAR(mb, 1.0f, 1e-6);
 }
 
+TEST(Heatmap, SmoothingHasAFloorInInputPixels) {
+  HeatmapOptions opt;  // 2% of the width, at least 1 input pixel
+  EXPECT_DOUBLE_EQ(smooth_sigma_px(opt, 28), 1.0);      // 2% would be 0.56 px
+  EXPECT_DOUBLE_EQ(smooth_sigma_px(opt, 224), 0.02 * 224);
+  opt.smooth_min_px = 0;
+  EXPECT_DOUBLE_EQ(smooth_sigma_px(opt, 28), 0.02 * 28);
+  opt.smooth = 0;  // off is off, whatever the floor
+  opt.smooth_min_px = 1;
+  EXPECT_DOUBLE_EQ(smooth_sigma_px(opt, 28), 0.0);
+  // heatmap() applies it: a single hot pixel of a 28-px map spreads over its neighbours.
+  std::vector<float> v(28 * 28, 0.0f);
+  v[14 * 28 + 14] = 1.0f;
+  const Map2D m = heatmap(Tensor::from_vector(v, {1, 28, 28}), HeatmapOptions{});
+  EXPECT_NEAR(m.v[14 * 28 + 15] / m.v[14 * 28 + 14], std::exp(-0.5), 1e-4);
+}
+
 TEST(Heatmap, ColormapsEndpoints) {
   auto close = [](std::array<float, 3> c, float r, float g, float b) {
     return std::abs(c[0] - r) < 1e-4 && std::abs(c[1] - g) < 1e-4 && std::abs(c[2] - b) < 1e-4;

@@ -275,13 +275,23 @@ Rgb overlay(const Rgb& img, const Map2D& m, Colormap c, bool signed_map, double 
   return out;
 }
 
-double pair_heatmaps(const Tensor& s_a, const Tensor& s_b, const HeatmapOptions& opt, Map2D& a, Map2D& b) {
+double smooth_sigma_px(const HeatmapOptions& opt, int width) {
   SV_CHECK(opt.smooth >= 0, ValueError, "--smooth must be >= 0 (a fraction of the image width)");
+  SV_CHECK(std::isfinite(opt.smooth_min_px) && opt.smooth_min_px >= 0, ValueError,
+           "--smooth-min-px must be a finite number >= 0");
+  return opt.smooth > 0 ? std::max(opt.smooth * width, opt.smooth_min_px) : 0.0;
+}
+
+Map2D heatmap(const Tensor& s, const HeatmapOptions& opt) {
+  Map2D m = reduce_channels(s, opt.reduce);
+  gaussian_smooth(m, smooth_sigma_px(opt, m.w));
+  return m;
+}
+
+double pair_heatmaps(const Tensor& s_a, const Tensor& s_b, const HeatmapOptions& opt, Map2D& a, Map2D& b) {
   SV_CHECK(opt.clip_percentile > 0 && opt.clip_percentile <= 100, ValueError, "--clip-percentile must be in (0, 100]");
-  a = reduce_channels(s_a, opt.reduce);
-  b = reduce_channels(s_b, opt.reduce);
-  gaussian_smooth(a, opt.smooth * a.w);
-  gaussian_smooth(b, opt.smooth * b.w);
+  a = heatmap(s_a, opt);
+  b = heatmap(s_b, opt);
   return normalize_common({&a, &b}, opt.clip_percentile, reduce_signed(opt.reduce));
 }
 

@@ -63,12 +63,28 @@ Rgb colorize(const Map2D& m, Colormap c, bool signed_map);
 // is max_alpha · |m| (so where the map is 0 the picture shows through unchanged).
 Rgb overlay(const Rgb& img, const Map2D& m, Colormap c, bool signed_map, double max_alpha = 0.75);
 
+// Smoothing. A raw input gradient varies from pixel to pixel; smoothing shows where it is
+// large rather than its per-pixel noise. σ is a fraction of the image width (METHOD.md §5:
+// 2%, about 4.5 px at 224 px) with a floor in input pixels: on Fashion-MNIST's 28 px, 2%
+// is 0.56 px, whose kernel leaves half the weight on the centre pixel (hardly any
+// smoothing: the maps were speckled). The floor, 1 input pixel by default
+// (--smooth-min-px), smooths over about the model's first 3x3 receptive field (16% of the
+// weight stays on the centre); at 224 px the fraction decides. The smoothed map is then
+// upsampled bilinearly to the display size before the overlay (apps/report/figures.h).
 struct HeatmapOptions {
   Reduce reduce = Reduce::AbsSum;
   double smooth = 0.02;            // Gaussian σ as a fraction of the image width (0: none)
+  double smooth_min_px = 1.0;      // σ is at least this many input pixels (when smooth > 0)
   double clip_percentile = 99.5;   // the common scale of a pair
   Colormap colormap = Colormap::Inferno;
 };
+
+// σ in input pixels for an image `width` pixels wide: max(smooth · width, smooth_min_px),
+// 0 when smooth is 0.
+double smooth_sigma_px(const HeatmapOptions& opt, int width);
+
+// One map from a saliency (C, H, W): channels reduced, then smoothed.
+Map2D heatmap(const Tensor& s, const HeatmapOptions& opt);
 
 // The two maps of a pair from their saliencies (C, H, W): reduced, smoothed, and put on
 // one common scale (normalize_common). Returns the scale.
