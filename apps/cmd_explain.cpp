@@ -138,6 +138,9 @@ void add_explain_command(CLI::App& app) {
   c->add_option("--smooth-min-px", o->smooth_min_px,
                 "Smoothing σ is at least this many input pixels (with --smooth > 0)")
       ->capture_default_str()->group("Heatmaps");
+  c->add_option("--decomposition-scale", o->decomposition_scale,
+                "Scale of the per-dimension panels: pair (the pair's shared map's, comparable) | panel (each its own)")
+      ->capture_default_str()->group("Heatmaps");
   c->add_option("--clip-percentile", o->clip_percentile, "Common scale of a pair: this percentile")->capture_default_str()->group("Heatmaps");
   c->add_option("--colormap", o->colormap, "inferno | viridis | jet | gray")->capture_default_str()->group("Heatmaps");
   // synthetic

@@ -72,6 +72,8 @@ Parsed parse_options(const ExplainOptions& o) {
   SV_CHECK(o.smooth >= 0, ValueError, "--smooth must be >= 0");
   SV_CHECK(std::isfinite(o.smooth_min_px) && o.smooth_min_px >= 0, ValueError,
            "--smooth-min-px must be a finite number >= 0");
+  SV_CHECK(o.decomposition_scale == "pair" || o.decomposition_scale == "panel", ValueError,
+           "--decomposition-scale must be pair or panel, got " + o.decomposition_scale);
   SV_CHECK(o.clip_percentile > 0 && o.clip_percentile <= 100, ValueError, "--clip-percentile must be in (0, 100]");
   SV_CHECK(std::isnan(o.lambda) || (o.lambda >= 0 && std::isfinite(o.lambda)), ValueError, "--lambda must be >= 0");
   p.lambdas = std::isfinite(o.lambda) ? std::vector<double>{o.lambda} : log_grid(o.lambda_lo, o.lambda_hi, o.lambda_n);
@@ -104,6 +106,7 @@ nlohmann::json choices_json(const ExplainOptions& o, const Model& m, const std::
           {"reduce", o.reduce},
           {"smooth", o.smooth},
           {"smooth_min_px", o.smooth_min_px},
+          {"decomposition_scale", o.decomposition_scale},
           {"clip_percentile", o.clip_percentile},
           {"colormap", o.colormap},
           {"synthetic_source", o.synthetic_source},
@@ -450,10 +453,13 @@ void figures_stage(Run& r, const StagedOutput& out) {
     p.npy_ref = "saliency/" + stem + "_ref.npy";
     write_npy(out.file(p.npy_ooc), bp.saliency[jo].to(DType::F32));
     write_npy(out.file(p.npy_ref), bp.saliency[jr].to(DType::F32));
+    // The panels on the pair's scale (--decomposition-scale pair), or each on its own.
+    const double panel_scale = r.opt.decomposition_scale == "pair" ? ov.scale : 0.0;
     for (size_t d = 0; d < pw.dim_cots.size(); ++d) {
       const auto ko = static_cast<size_t>(2 * pw.dim_cots[d]);
-      const PairOverlays dv = pair_overlays(bp.saliency[ko], bp.saliency[ko + 1], display[uo], display[ur], r.P.heat);
-      DecompositionPanel panel{p.top_dims[d].dim, p.top_dims[d].alpha,
+      const PairOverlays dv =
+          pair_overlays_at(bp.saliency[ko], bp.saliency[ko + 1], display[uo], display[ur], r.P.heat, panel_scale);
+      DecompositionPanel panel{p.top_dims[d].dim, p.top_dims[d].alpha, dv.scale, dv.own_scale,
                                "pairs/" + stem + "_dim" + std::to_string(p.top_dims[d].dim) + ".png"};
       write_rgb_png(out.file(panel.png), dv.pair);
       p.decomposition.push_back(panel);

@@ -52,6 +52,7 @@ struct ExplainOptions {
   std::string reduce = "abs-sum";
   double smooth = 0.02;                 // σ as a fraction of the width ...
   double smooth_min_px = 1.0;           // ... and at least this many input pixels (HeatmapOptions)
+  std::string decomposition_scale = "pair";  // pair (the pair's shared-map scale) | panel (its own)
   double clip_percentile = 99.5;
   std::string colormap = "inferno";
   // ---- synthetic neurons (§6)

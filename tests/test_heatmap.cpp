@@ -132,6 +132,13 @@ TEST(Heatmap, SmoothingHasAFloorInInputPixels) {
   EXPECT_NEAR(m.v[14 * 28 + 15] / m.v[14 * 28 + 14], std::exp(-0.5), 1e-4);
 }
 
+TEST(Heatmap, CommonScaleSplitsIntoScaleAndApply) {
+  Map2D a = map_of(1, 4, {1, 2, 3, 4}), b = map_of(1, 4, {5, 6, 7, 8});
+  EXPECT_NEAR(common_scale({&a, &b}, 50), 4.5, 1e-6);
+  apply_scale({&a, &b}, 2.0, false);  // a given scale: 2 -> 1, 4 -> clipped
+  EXPECT_EQ(a.v, (std::vector<float>{0.5f, 1, 1, 1}));
+}
+
 TEST(Heatmap, ColormapsEndpoints) {
   auto close = [](std::array<float, 3> c, float r, float g, float b) {
     return std::abs(c[0] - r) < 1e-4 && std::abs(c[1] - g) < 1e-4 && std::abs(c[2] - b) < 1e-4;

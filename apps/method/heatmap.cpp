@@ -158,7 +158,7 @@ double percentile(std::vector<float> values, double p) {
   return a + (pos - static_cast<double>(lo)) * (b - a);
 }
 
-double normalize_common(const std::vector<Map2D*>& maps, double pct, bool signed_maps) {
+double common_scale(const std::vector<const Map2D*>& maps, double pct) {
   std::vector<float> all;
   for (const Map2D* m : maps)
     for (float x : m->v) all.push_back(std::abs(x));
@@ -169,11 +169,20 @@ double normalize_common(const std::vector<Map2D*>& maps, double pct, bool signed
     for (const Map2D* m : maps)
       for (float x : m->v) scale = std::max(scale, static_cast<double>(std::abs(x)));
   }
+  return scale;
+}
+
+void apply_scale(const std::vector<Map2D*>& maps, double scale, bool signed_maps) {
   for (Map2D* m : maps)
     for (float& x : m->v) {
       const double y = scale > 0 ? x / scale : 0.0;
       x = static_cast<float>(std::clamp(y, signed_maps ? -1.0 : 0.0, 1.0));
     }
+}
+
+double normalize_common(const std::vector<Map2D*>& maps, double pct, bool signed_maps) {
+  const double scale = common_scale(std::vector<const Map2D*>(maps.begin(), maps.end()), pct);
+  apply_scale(maps, scale, signed_maps);
   return scale;
 }
 

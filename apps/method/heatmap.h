@@ -38,6 +38,11 @@ double percentile(std::vector<float> values, double p);
 // union of their absolute values and clips to [0, 1] ([-1, 1] when signed). Returns the
 // scale used (0 when every value is 0: the maps are left at 0).
 double normalize_common(const std::vector<Map2D*>& maps, double pct, bool signed_maps);
+// The scale normalize_common would use: the `pct` percentile of the union of the maps'
+// absolute values, or their maximum where that percentile is 0.
+double common_scale(const std::vector<const Map2D*>& maps, double pct);
+// Divides by `scale` and clips to [0, 1] ([-1, 1] when signed); scale <= 0: all zero.
+void apply_scale(const std::vector<Map2D*>& maps, double scale, bool signed_maps);
 
 enum class Colormap { Inferno, Viridis, Jet, Gray };
 Colormap parse_colormap(const std::string& s);  // inferno | viridis | jet | gray

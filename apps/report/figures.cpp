@@ -21,12 +21,15 @@ Rgb display_image(const Tensor& x, const ModelInfo& info) {
 
 void write_rgb_png(const std::string& path, const Rgb& img) { write_png(path, img.px, img.w, img.h); }
 
-PairOverlays pair_overlays(const Tensor& s_a, const Tensor& s_b, const Rgb& img_a, const Rgb& img_b,
-                           const HeatmapOptions& opt) {
-  Map2D a, b;
+namespace {
+
+PairOverlays overlays(Map2D a, Map2D b, const Rgb& img_a, const Rgb& img_b, const HeatmapOptions& opt,
+                      double scale) {
   PairOverlays out;
-  out.scale = pair_heatmaps(s_a, s_b, opt, a, b);
+  out.own_scale = common_scale({&a, &b}, opt.clip_percentile);
+  out.scale = scale > 0 ? scale : out.own_scale;
   const bool sgn = reduce_signed(opt.reduce);
+  apply_scale({&a, &b}, out.scale, sgn);
   out.a = overlay(img_a, resize(a, img_a.h, img_a.w), opt.colormap, sgn);
   out.b = overlay(img_b, resize(b, img_b.h, img_b.w), opt.colormap, sgn);
   if (out.a.h == out.b.h) {
@@ -35,6 +38,18 @@ PairOverlays pair_overlays(const Tensor& s_a, const Tensor& s_b, const Rgb& img_
     out.pair = side_by_side({out.a, resize(out.b, out.a.h, out.b.w * out.a.h / out.b.h)});
   }
   return out;
+}
+
+}  // namespace
+
+PairOverlays pair_overlays(const Tensor& s_a, const Tensor& s_b, const Rgb& img_a, const Rgb& img_b,
+                           const HeatmapOptions& opt) {
+  return overlays(heatmap(s_a, opt), heatmap(s_b, opt), img_a, img_b, opt, 0);
+}
+
+PairOverlays pair_overlays_at(const Tensor& s_a, const Tensor& s_b, const Rgb& img_a, const Rgb& img_b,
+                              const HeatmapOptions& opt, double scale) {
+  return overlays(heatmap(s_a, opt), heatmap(s_b, opt), img_a, img_b, opt, scale);
 }
 
 }  // namespace sv

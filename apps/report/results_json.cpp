@@ -35,7 +35,11 @@ json pair_json(const RunResult& r, const PairResult& p) {
   for (const SharedDim& d : p.top_dims) dims.push_back({{"dim", d.dim}, {"alpha", num(d.alpha)}, {"share", num(d.alpha)}});
   json decomp = json::array();
   for (const DecompositionPanel& d : p.decomposition)
-    decomp.push_back({{"dim", d.dim}, {"alpha", num(d.alpha)}, {"png", d.png}});
+    decomp.push_back({{"dim", d.dim},
+                      {"alpha", num(d.alpha)},
+                      {"heatmap_scale", num(d.scale)},
+                      {"own_scale", num(d.own_scale)},
+                      {"png", d.png}});
   json ooc = image_json(r, p.ooc), ref = image_json(r, p.ref);
   ooc["recorded"] = num(p.ooc_recorded);
   ooc["predicted"] = num(p.ooc_predicted);

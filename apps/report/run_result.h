@@ -28,7 +28,9 @@ struct SharedDim {
 struct DecompositionPanel {
   int64_t dim = -1;
   double alpha = 0;
-  std::string png;  // ooc | reference overlays side by side
+  double scale = 0;      // the scale the panel is drawn on (the pair's, by default)
+  double own_scale = 0;  // the clip percentile of the panel's own two maps
+  std::string png;       // ooc | reference overlays side by side
 };
 
 struct PairResult {
