@@ -1,10 +1,198 @@
-// The decomposition panels of a pair drawn on the pair's scale (issue #10): a panel whose
-// maps are weaker than the pair's shared map shows them weaker, and states both scales.
+// The report says only true things (issue #10): the selectivity measures on hand-made
+// response tables, what each r is computed from (and that --fit-on all gives no in-sample
+// r_ooc), the flags of a collapsed readout, and the decomposition panels' scale.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <random>
+#include <string>
+
+#include "apps/method/readout.h"
+#include "apps/method/readout_quality.h"
+#include "apps/method/selectivity.h"
 #include "apps/report/figures.h"
 
 namespace sv::test {
+
+namespace {
+
+bool has_flag(const ReadoutCheck& c, const std::string& code) {
+  for (const ReadoutFlag& f : c.flags)
+    if (f.code == code) return true;
+  return false;
+}
+
+const ReadoutFlag& flag(const ReadoutCheck& c, const std::string& code) {
+  for (const ReadoutFlag& f : c.flags)
+    if (f.code == code) return f;
+  throw std::runtime_error("no flag " + code);
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+// ---------------------------------------------------------------- selectivity
+
+TEST(Selectivity, HandMadeTable) {
+  // Images 0-3 preferred (10, 8, 6, 4), images 4-9 ooc (9, 5, 3, 1, 0, -2).
+  const std::vector<double> y = {10, 8, 6, 4, 9, 5, 3, 1, 0, -2};
+  const std::vector<int64_t> pref = {0, 1, 2, 3}, ooc = {4, 5, 6, 7, 8, 9};
+  const Selectivity s = selectivity(y, pref, ooc, 2);
+  // K = 4: the top four responses are 10, 9, 8, 6; one of them (9) is ooc.
+  EXPECT_EQ(s.top_k, 4);
+  EXPECT_DOUBLE_EQ(s.top_ooc_share, 0.25);
+  EXPECT_DOUBLE_EQ(s.chance_share, 0.6);
+  // Top two ooc: 9 (above 8, 6, 4: 75th percentile) and 5 (above 4: 25th).
+  EXPECT_EQ(s.top_ooc, (std::vector<int64_t>{4, 5}));
+  ASSERT_EQ(s.ooc_percentiles.size(), 2u);
+  EXPECT_DOUBLE_EQ(s.ooc_percentiles[0], 75.0);
+  EXPECT_DOUBLE_EQ(s.ooc_percentiles[1], 25.0);
+  EXPECT_DOUBLE_EQ(s.top_ooc_percentile, 50.0);
+  // A negative response: the mean ratio is not defined.
+  EXPECT_TRUE(std::isnan(s.mean_ratio));
+}
+
+TEST(Selectivity, UnchangedByShiftAndScaleAndRatioOnlyForNonNegative) {
+  const std::vector<double> y = {10, 8, 6, 4, 9, 5, 3, 1, 0, -2};
+  const std::vector<int64_t> pref = {0, 1, 2, 3}, ooc = {4, 5, 6, 7, 8, 9};
+  const Selectivity a = selectivity(y, pref, ooc, 2);
+  std::vector<double> shifted;
+  for (double v : y) shifted.push_back(3 * v + 100);
+  const Selectivity b = selectivity(shifted, pref, ooc, 2);
+  EXPECT_DOUBLE_EQ(a.top_ooc_share, b.top_ooc_share);
+  EXPECT_DOUBLE_EQ(a.top_ooc_percentile, b.top_ooc_percentile);
+  // All >= 0 now: mean ooc = (3·16 + 600) / 6 = 108, mean = (3·44 + 1000) / 10 = 113.2.
+  EXPECT_NEAR(b.mean_ratio, 108.0 / 113.2, 1e-12);
+  // The default run's trap: a mean near zero. Mean ratio -29.6 said "ooc responses are
+  // far above the mean"; the share and percentile say they are far below the preferred.
+  const std::vector<double> logits = {16, 17, 18, -1.8, -1.9, -1.7, 1.0, -2.0, -2.1, 0.5, 0.3};
+  const Selectivity c = selectivity(logits, {0, 1, 2}, {3, 4, 5, 6, 7, 8, 9, 10}, 1);
+  EXPECT_DOUBLE_EQ(c.top_ooc_share, 0.0);
+  EXPECT_DOUBLE_EQ(c.top_ooc_percentile, 0.0);
+  EXPECT_TRUE(std::isnan(c.mean_ratio));
+}
+
+TEST(Selectivity, TiesShareTheLastPlaces) {
+  // Preferred (5, 5), ooc (5, 1): K = 2, three responses tie at the K-th value 5, one of
+  // them ooc: it takes 2/3 of a place: share (2 · 1/3) / 2 = 1/3.
+  const std::vector<double> y = {5, 5, 5, 1};
+  const Selectivity s = selectivity(y, {0, 1}, {2, 3}, 1);
+  EXPECT_NEAR(s.top_ooc_share, 1.0 / 3.0, 1e-15);
+  EXPECT_DOUBLE_EQ(s.ooc_percentiles[0], 50.0);  // equal to both: half counts
+  EXPECT_DOUBLE_EQ(percentile_rank({1, 2, 3, 4}, 2.5), 50.0);
+  EXPECT_DOUBLE_EQ(percentile_rank({1, 2, 3, 4}, 4), 87.5);
+  EXPECT_TRUE(std::isnan(percentile_rank({}, 1)));
+}
+
+// ---------------------------------------------------------------- what each r is
+
+TEST(ReadoutScores, PreferredFitHeldOutOoc) {
+  // Fit set: the preferred images 0, 1, 2 with out-of-fold predictions (1, 2, 3.5).
+  RidgeFit fit;
+  fit.cv_score = 0.7;
+  fit.oof = {1, 2, 3.5};
+  const std::vector<double> y = {1, 2, 3, 5, 6, 7};
+  const std::vector<double> final_pred = {0, 0, 0, 4, 7, 6};
+  const ReadoutScores s = score_readout(fit, y, final_pred, {0, 1, 2}, {0, 1, 2}, {3, 4, 5});
+  EXPECT_DOUBLE_EQ(s.cv_fold_mean, 0.7);
+  // Pooled out-of-fold within: (1, 2, 3.5) vs (1, 2, 3): r = 2.5 / sqrt(19/6 · 2).
+  EXPECT_NEAR(s.within_oof, 2.5 / std::sqrt(19.0 / 3.0), 1e-12);
+  // Held-out ooc: the final readout (4, 7, 6) vs (5, 6, 7): r = 2 / sqrt(42/9 · 2).
+  EXPECT_NEAR(s.ooc_held_out, 6.0 / std::sqrt(84.0), 1e-12);
+  EXPECT_EQ(s.n_ooc_held_out, 3);
+  EXPECT_EQ(s.n_ooc_oof, 0);
+  EXPECT_TRUE(std::isnan(s.ooc_oof));
+  // The scatter shows out-of-fold predictions for fitted images, the final readout elsewhere.
+  EXPECT_EQ(s.prediction, (std::vector<double>{1, 2, 3.5, 4, 7, 6}));
+}
+
+TEST(ReadoutScores, FitOnAllGivesNoInSampleOocR) {
+  // Every image fitted on: the final readout predicts the ooc images perfectly in sample
+  // (5, 6, 7), their out-of-fold predictions are (7, 5, 6). The held-out r_ooc is not
+  // given; the out-of-fold one is r = -0.5, never the in-sample 1.
+  RidgeFit fit;
+  fit.cv_score = 0.1;
+  fit.oof = {1, 2, 3.5, 7, 5, 6};
+  const std::vector<double> y = {1, 2, 3, 5, 6, 7};
+  const std::vector<double> final_pred = {1, 2, 3, 5, 6, 7};
+  const ReadoutScores s = score_readout(fit, y, final_pred, {0, 1, 2, 3, 4, 5}, {0, 1, 2}, {3, 4, 5});
+  EXPECT_TRUE(std::isnan(s.ooc_held_out));
+  EXPECT_EQ(s.n_ooc_held_out, 0);
+  EXPECT_EQ(s.n_ooc_oof, 3);
+  EXPECT_NEAR(s.ooc_oof, -0.5, 1e-12);
+  EXPECT_EQ(s.prediction, fit.oof);
+}
+
+// ---------------------------------------------------------------- collapsed readouts
+
+TEST(ReadoutCheck, CollapsedReadoutIsFlagged) {
+  // The issue's case: 25 fit images, the 1se rule at λ = 1e6, predictions 0.8796-0.8798.
+  const std::vector<double> grid = log_grid(1e-2, 1e6, 17);
+  RidgeFit fit;
+  fit.lambda = grid.back();
+  fit.cv_curve.assign(grid.size(), 0.30);
+  fit.cv_curve[8] = 0.35;  // the best, at λ = 100
+  fit.cv_score = 0.30;
+  std::vector<double> y, pred;
+  for (int i = 0; i < 25; ++i) {
+    y.push_back(std::sin(i) * 2 + 1);
+    pred.push_back(0.8796 + 0.0002 * (i % 2));
+  }
+  fit.oof = pred;
+  const ReadoutCheck c = check_readout(fit, grid, true, y, pred);
+  EXPECT_FALSE(c.ok());
+  ASSERT_TRUE(has_flag(c, "lambda_at_upper_edge"));
+  ASSERT_TRUE(has_flag(c, "near_constant_predictions"));
+  EXPECT_LT(c.prediction_sd_ratio, kNearConstantRatio);
+  const ReadoutFlag& edge = flag(c, "lambda_at_upper_edge");
+  EXPECT_TRUE(contains(edge.reason, "1e+06")) << edge.reason;
+  EXPECT_TRUE(contains(edge.reason, "1se")) << edge.reason;
+  EXPECT_TRUE(contains(edge.remedy, "--lambda-rule best")) << edge.remedy;
+  const ReadoutFlag& flat = flag(c, "near_constant_predictions");
+  EXPECT_TRUE(contains(flat.reason, "25 fit images")) << flat.reason;
+  EXPECT_FALSE(flat.remedy.empty());
+}
+
+TEST(ReadoutCheck, RidgeAtAHugeLambdaIsNearConstant) {
+  // A real fit: 25 images, 20 dimensions, λ = 1e6 fixed. A fixed λ is no grid edge, but
+  // the predictions collapse (shrinkage s² / (s² + λ) ~ 1e-4).
+  std::mt19937_64 rng(4);
+  std::normal_distribution<double> nd;
+  Mat Z(25, 20), Y(25, 1);
+  for (double& v : Z.v) v = nd(rng);
+  for (int64_t i = 0; i < 25; ++i) Y(i, 0) = Z(i, 0) + Z(i, 1) + 0.3 * nd(rng);
+  RidgeOptions opt;
+  opt.lambdas = {1e6};
+  opt.folds = 5;
+  const RidgeFit fit = fit_ridge(Z, Y, opt)[0];
+  const ReadoutCheck c = check_readout(fit, opt.lambdas, false, Y.col(0), predict(fit, Z));
+  EXPECT_FALSE(c.lambda_searched);
+  EXPECT_FALSE(has_flag(c, "lambda_at_upper_edge"));
+  EXPECT_TRUE(has_flag(c, "near_constant_predictions"));
+  EXPECT_LT(c.prediction_sd_ratio, 1e-3);
+  // The same data on the default grid with the best λ: a healthy readout, no flag.
+  opt.lambdas = log_grid(1e-2, 1e6, 17);
+  const RidgeFit good = fit_ridge(Z, Y, opt)[0];
+  const ReadoutCheck g = check_readout(good, opt.lambdas, false, Y.col(0), predict(good, Z));
+  EXPECT_TRUE(g.ok()) << (g.ok() ? "" : g.flags[0].reason);
+  EXPECT_GT(g.prediction_sd_ratio, 0.5);
+}
+
+TEST(ReadoutCheck, LowerEdgeSaysExtendTheGrid) {
+  const std::vector<double> grid = log_grid(1e-2, 1e6, 17);
+  RidgeFit fit;
+  fit.lambda = grid.front();
+  fit.cv_curve.assign(grid.size(), 0.5);
+  fit.cv_score = 0.9;
+  fit.oof = {1, 2, 3, 4};
+  const ReadoutCheck c = check_readout(fit, grid, false, {1, 2, 3, 4}, {1.1, 2, 3, 3.9});
+  ASSERT_EQ(c.flags.size(), 1u);
+  EXPECT_EQ(c.flags[0].code, "lambda_at_lower_edge");
+  EXPECT_TRUE(contains(c.flags[0].remedy, "--lambda-grid 0.0001,1e+06,21")) << c.flags[0].remedy;
+}
+
+// ---------------------------------------------------------------- decomposition scale
 
 TEST(Figures, PanelOnItsPairsScale) {
   // Two (1, 2, 2) saliencies with maximum 4. On their own scale (clip percentile 100) the
