@@ -15,8 +15,10 @@
 #include "apps/io/npy.h"
 #include "apps/method/heatmap.h"
 #include "apps/method/readout.h"
+#include "apps/method/readout_quality.h"
 #include "apps/method/references.h"
 #include "apps/method/saliency.h"
+#include "apps/method/selectivity.h"
 #include "apps/method/shared.h"
 #include "apps/method/synthetic.h"
 #include "apps/primitives.h"
@@ -237,6 +239,7 @@ void fit_readouts(Run& r) {
     nr.name = ni.name;
     nr.preferred = ni.preferred;
     nr.repeats = static_cast<int>(ni.repeats.cols);
+    nr.folds = opt.folds;
     NeuronWork w;
     w.index = r.result.neurons.size();
     w.y = repeat_mean(ni.repeats);
@@ -295,28 +298,46 @@ void fit_readouts(Run& r) {
   }
 }
 
-// λ, r_within (out-of-fold), r_ooc, reliability, means and the Fig. 3a scatter points.
+// λ, the r values (each of a stated kind: readout_quality.h), the readout's flags,
+// reliability, selectivity and the Fig. 3a scatter points.
 void readout_statistics(Run& r) {
   std::vector<int64_t> all(static_cast<size_t>(r.N));
   std::iota(all.begin(), all.end(), 0);
   for (NeuronWork& w : r.work) {
     NeuronResult& nr = r.result.neurons[w.index];
     const Mat& rep = r.in.neurons[w.index].repeats;
-    // Out-of-fold predictions where the image was fitted on, the final model elsewhere.
-    std::vector<double> oof = predict(w.fit_result, *w.Z);
-    for (size_t i = 0; i < w.fit.size(); ++i) oof[static_cast<size_t>(w.fit[i])] = w.fit_result.oof[i];
+    const std::vector<double> final_pred = predict(w.fit_result, *w.Z);
+    const ReadoutScores sc = score_readout(w.fit_result, w.y, final_pred, w.fit, w.pref, w.ooc);
     nr.lambda = w.fit_result.lambda;
-    nr.cv_score = w.fit_result.cv_score;
+    nr.cv_score = sc.cv_fold_mean;
     nr.cv_curve = w.fit_result.cv_curve;
-    nr.r_within = pearson(gather(oof, w.pref), gather(w.y, w.pref));
-    nr.r_ooc = pearson(gather(oof, w.ooc), gather(w.y, w.ooc));
+    nr.r_within = sc.within_oof;
+    nr.r_ooc = sc.ooc_held_out;
+    nr.r_ooc_oof = sc.ooc_oof;
+    nr.n_ooc_held_out = sc.n_ooc_held_out;
+    nr.n_ooc_oof = sc.n_ooc_oof;
+    const ReadoutCheck check = check_readout(w.fit_result, r.P.lambdas, r.opt.lambda_rule == "1se",
+                                             gather(w.y, w.fit), gather(final_pred, w.fit));
+    nr.prediction_sd_ratio = check.prediction_sd_ratio;
+    nr.oof_sd_ratio = check.oof_sd_ratio;
+    for (const ReadoutFlag& f : check.flags) {
+      nr.flags.push_back({f.code, f.reason, f.remedy});
+      std::fprintf(stderr, "sharedvis explain: neuron '%s': readout flagged (%s): %s; remedy: %s\n", nr.name.c_str(),
+                   f.code.c_str(), f.reason.c_str(), f.remedy.c_str());
+    }
     nr.reliability = split_half_reliability(rep);
     nr.reliability_within = split_half_reliability(select_rows(rep, w.pref));
     nr.mean_preferred = mean_of(w.y, w.pref);
     nr.mean_ooc = mean_of(w.y, w.ooc);
     nr.mean_all = mean_of(w.y, all);
-    nr.within_points = scatter_points(w.y, oof, w.pref);
-    nr.ooc_points = scatter_points(w.y, oof, w.ooc);
+    const Selectivity sel = selectivity(w.y, w.pref, w.ooc, r.opt.top_ooc);
+    nr.top_k = sel.top_k;
+    nr.top_ooc_share = sel.top_ooc_share;
+    nr.chance_share = sel.chance_share;
+    nr.top_ooc_percentile = sel.top_ooc_percentile;
+    nr.mean_ratio = sel.mean_ratio;
+    nr.within_points = scatter_points(w.y, sc.prediction, w.pref);
+    nr.ooc_points = scatter_points(w.y, sc.prediction, w.ooc);
     double ymax = 0;
     for (double v : w.y) ymax = std::max(ymax, std::abs(v));
     const std::string who = "neuron '" + nr.name + "': ";
@@ -324,7 +345,7 @@ void readout_statistics(Run& r) {
     require_finite(w.fit_result.w, who + "the readout's weights", hint);
     // (The CV score may be NaN legitimately: a fold whose predictions are constant.)
     require_finite({nr.lambda, nr.mean_preferred, nr.mean_ooc, nr.mean_all}, who + "λ or a mean response", hint);
-    require_finite(oof, who + "the predicted responses", hint);
+    require_finite(sc.prediction, who + "the predicted responses", hint);
   }
 }
 
@@ -355,6 +376,9 @@ void choose_pairs(Run& r) {
     const std::vector<double>& wt = w.fit_result.w;
     const std::vector<double> pred = predict(w.fit_result, *w.Z);
     const Mat Cref = contributions(wt, *w.Z, w.pref);
+    const std::vector<double> y_pref = gather(w.y, w.pref);
+    std::vector<bool> fitted(static_cast<size_t>(r.N), false);
+    for (int64_t i : w.fit) fitted[static_cast<size_t>(i)] = true;
     for (int64_t o : top_by_response(w.y, w.ooc, opt.top_ooc)) {
       const std::vector<double> c_o = contributions(wt, *w.Z, {o}).v;
       const std::vector<Candidate> cands = top_references(r.P.similarity, c_o, Cref, w.pref, opt.top_k);
@@ -367,6 +391,8 @@ void choose_pairs(Run& r) {
       p.ooc_predicted = pred[static_cast<size_t>(o)];
       p.ref_recorded = w.y[static_cast<size_t>(ref)];
       p.ref_predicted = pred[static_cast<size_t>(ref)];
+      p.ooc_fitted = fitted[static_cast<size_t>(o)];
+      p.ooc_percentile = percentile_rank(y_pref, p.ooc_recorded);
       p.similarity = cands.front().score;
       for (const Candidate& c : cands) p.candidates.push_back({c.image, c.score});
       const std::vector<double> alpha = shared_weights(r.P.shared, c_o, c_r, &p.alpha_l1);
@@ -504,6 +530,8 @@ GalleryStyle gallery_style(const Run& r) {
   GalleryStyle style;
   style.colormap = r.opt.colormap;
   style.signed_maps = reduce_signed(r.P.heat.reduce);
+  style.decomposition_scale = r.opt.decomposition_scale;
+  style.smooth_sigma_px = smooth_sigma_px(r.P.heat, static_cast<int>(r.in.x.dim(3)));
   for (int i = 0; i <= 16; ++i) {
     const auto c = colormap_rgb(r.P.heat.colormap, i / 16.0);
     char buf[16];

@@ -494,6 +494,29 @@ TEST_F(ExplainCli, RecordedResponsesEndToEnd) {
   }
   // The ooc images are the top ones by recorded response (mean of the repeats).
   EXPECT_GE(n1["pairs"][0]["ooc"]["recorded"].get<double>(), n1["pairs"][1]["ooc"]["recorded"].get<double>());
+  // The method's defaults (METHOD.md §1, §5) and what each r is.
+  EXPECT_EQ(j["choices"]["lambda_rule"], "best");
+  EXPECT_EQ(j["choices"]["decomposition_scale"], "pair");
+  EXPECT_EQ(j["inputs"]["heatmap"]["smooth_sigma_px"], 1.0);  // 2% of 28 px is below the 1-px floor
+  EXPECT_EQ(n1["r"]["cv_fold_mean"]["kind"], "per-fold mean");
+  EXPECT_EQ(n1["r"]["within"]["kind"], "pooled out-of-fold");
+  EXPECT_EQ(n1["r"]["ooc"]["kind"], "held-out");
+  EXPECT_EQ(n1["r"]["ooc"]["n"], 12);  // the face and object images: none fitted on
+  EXPECT_EQ(n1["r"]["within"]["value"], n1["r_within"]);
+  EXPECT_EQ(n1["r"]["cv_fold_mean"]["value"], n1["cv_score"]);
+  EXPECT_TRUE(n1["readout_check"]["flags"].is_array());
+  EXPECT_EQ(n1["selectivity"]["top_k"], 6);
+  EXPECT_TRUE(n1["selectivity"]["top_ooc_share"].is_number());
+  EXPECT_NEAR(n1["selectivity"]["chance_share"].get<double>(), 12.0 / 18.0, 1e-12);
+  for (const auto& p : n1["pairs"]) {
+    EXPECT_FALSE(p["ooc"]["predicted_in_sample"].get<bool>());
+    EXPECT_TRUE(p["ooc"]["percentile_in_preferred"].is_number());
+    // Decomposition panels are drawn on their pair's scale, and say so.
+    for (const auto& d : p["decomposition"]) {
+      EXPECT_EQ(d["heatmap_scale"], p["heatmap_scale"]);
+      EXPECT_TRUE(d["own_scale"].is_number());
+    }
+  }
   // readout.safetensors: w (2 fitted neurons, the channels of features.6), shared mu/sigma.
   Model m = load_model(model);
   int64_t channels = 0;
@@ -596,6 +619,60 @@ TEST_F(ExplainCli, BadInputsFailClearly) {
   EXPECT_NE(p.status, 0);
   EXPECT_NE(p.output.find("not an earlier sharedvis output"), std::string::npos) << p.output;
   EXPECT_TRUE(fs::exists(dir.path / "precious/keep.txt"));
+}
+
+TEST_F(ExplainCli, FitOnAllShowsNoInSampleOocR) {
+  const fs::path out = dir.path / "out_all";
+  const CliResult r = run_cli(base_args() + "--responses " + csv + " --preferred body --fit-on all --top-ooc 1 --out " +
+                              out.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const nlohmann::json n1 = read_json(out / "results.json")["neurons"][0];
+  ASSERT_FALSE(n1["skipped"].get<bool>());
+  EXPECT_EQ(n1["n_fit"], 18);
+  // Every ooc image was fitted on: no held-out r_ooc, and why; the out-of-fold r apart.
+  EXPECT_TRUE(n1["r_ooc"].is_null());
+  EXPECT_TRUE(n1["r"]["ooc"]["value"].is_null());
+  EXPECT_EQ(n1["r"]["ooc"]["n"], 0);
+  EXPECT_NE(n1["r"]["ooc"]["absent_because"].get<std::string>().find("--fit-on all"), std::string::npos);
+  EXPECT_EQ(n1["r"]["ooc_out_of_fold"]["kind"], "pooled out-of-fold");
+  EXPECT_EQ(n1["r"]["ooc_out_of_fold"]["n"], 12);
+  EXPECT_TRUE(n1["pairs"][0]["ooc"]["predicted_in_sample"].get<bool>());
+  std::ifstream in(out / "index.html");
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("r ooc (held-out) not given"), std::string::npos);
+  EXPECT_NE(html.find("r ooc (pooled out-of-fold)"), std::string::npos);
+}
+
+TEST_F(ExplainCli, CollapsedReadoutIsFlagged) {
+  // λ from {1e7, 1e8} on 6 fit images: the readout is a constant plus ~1e-6 of signal.
+  const fs::path out = dir.path / "out_flat";
+  const CliResult r = run_cli(base_args() + "--responses " + csv + " --preferred body --lambda-grid 1e7,1e8,2 "
+                              "--top-ooc 1 --out " + out.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("neuron 'n1': readout flagged"), std::string::npos) << r.output;
+  const nlohmann::json n1 = read_json(out / "results.json")["neurons"][0];
+  const auto& check = n1["readout_check"];
+  EXPECT_TRUE(check["flagged"].get<bool>());
+  EXPECT_FALSE(check["maps_are_evidence"].get<bool>());
+  EXPECT_TRUE(n1["lambda_at_grid_edge"].get<bool>());
+  EXPECT_LT(check["prediction_sd_ratio"].get<double>(), 0.01);
+  std::set<std::string> codes;
+  for (const auto& f : check["flags"]) {
+    codes.insert(f["code"].get<std::string>());
+    EXPECT_FALSE(f["reason"].get<std::string>().empty());
+    EXPECT_FALSE(f["remedy"].get<std::string>().empty());
+  }
+  EXPECT_TRUE(codes.count("near_constant_predictions"));
+  EXPECT_TRUE(codes.count("lambda_at_upper_edge") || codes.count("lambda_at_lower_edge"));
+  EXPECT_FALSE(n1["pairs"][0]["maps_are_evidence"].get<bool>());
+  std::ifstream in(out / "index.html");
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("Readout flagged: its maps are not evidence"), std::string::npos);
+  EXPECT_NE(html.find("heatmaps of a flagged readout: not evidence"), std::string::npos);
+  // The ooc overlay is not shown beside its image.
+  EXPECT_EQ(html.find("<img src=\"" + n1["pairs"][0]["ooc"]["overlay_png"].get<std::string>() + "\""),
+            std::string::npos);
+  expect_links_exist(out);
 }
 
 TEST_F(ExplainCli, RerunReplacesAnEarlierOutput) {

@@ -1,6 +1,6 @@
 // The report says only true things (issue #10): the selectivity measures on hand-made
 // response tables, what each r is computed from (and that --fit-on all gives no in-sample
-// r_ooc), the flags of a collapsed readout, and the decomposition panels' scale.
+// r_ooc), the flags of a collapsed readout, and how results.json and the gallery show them.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +11,9 @@
 #include "apps/method/readout_quality.h"
 #include "apps/method/selectivity.h"
 #include "apps/report/figures.h"
+#include "apps/report/gallery.h"
+#include "apps/report/readout_labels.h"
+#include "apps/report/results_json.h"
 
 namespace sv::test {
 
@@ -124,6 +127,41 @@ TEST(ReadoutScores, FitOnAllGivesNoInSampleOocR) {
   EXPECT_EQ(s.prediction, fit.oof);
 }
 
+TEST(ReadoutLabels, EveryRSaysWhatItIs) {
+  NeuronResult n;
+  n.folds = 5;
+  n.n_fit = n.n_preferred = 30;
+  n.cv_score = 0.81;
+  n.r_within = 0.8;
+  n.r_ooc = 0.4;
+  n.n_ooc_held_out = 270;
+  std::vector<LabelledR> rs = readout_rs(n);
+  ASSERT_EQ(rs.size(), 3u);
+  EXPECT_EQ(rs[0].key, "cv_fold_mean");
+  EXPECT_EQ(rs[0].kind, "per-fold mean");
+  EXPECT_TRUE(contains(rs[0].label, "chose λ")) << rs[0].label;
+  EXPECT_EQ(rs[1].key, "within");
+  EXPECT_EQ(rs[1].kind, "pooled out-of-fold");
+  EXPECT_EQ(rs[1].value, 0.8);
+  EXPECT_EQ(rs[2].key, "ooc");
+  EXPECT_EQ(rs[2].kind, "held-out");
+  EXPECT_EQ(rs[2].n, 270);
+  EXPECT_TRUE(rs[2].absent.empty());
+  // --fit-on all: no held-out ooc r, and why; the out-of-fold one under its own name.
+  n.n_fit = 300;
+  n.r_ooc = kNoValue;
+  n.n_ooc_held_out = 0;
+  n.r_ooc_oof = 0.3;
+  n.n_ooc_oof = 270;
+  rs = readout_rs(n);
+  ASSERT_EQ(rs.size(), 4u);
+  EXPECT_TRUE(std::isnan(rs[2].value));
+  EXPECT_TRUE(contains(rs[2].absent, "--fit-on all")) << rs[2].absent;
+  EXPECT_EQ(rs[3].key, "ooc_out_of_fold");
+  EXPECT_EQ(rs[3].kind, "pooled out-of-fold");
+  EXPECT_EQ(rs[3].value, 0.3);
+}
+
 // ---------------------------------------------------------------- collapsed readouts
 
 TEST(ReadoutCheck, CollapsedReadoutIsFlagged) {
@@ -213,6 +251,136 @@ TEST(Figures, PanelOnItsPairsScale) {
   EXPECT_DOUBLE_EQ(at.scale, 8.0);
   EXPECT_DOUBLE_EQ(at.own_scale, 4.0);
   EXPECT_EQ(at.a.px[3 * 3], 48);  // 255 · 0.75 · 0.5 · 0.5 = 47.8
+}
+
+// ---------------------------------------------------------------- results.json and the gallery
+
+namespace {
+
+// One fitted neuron with one pair and two decomposition panels on the pair's scale; the
+// readout flagged or not.
+RunResult small_run(bool flagged, bool fit_on_all) {
+  RunResult r;
+  r.title = "test";
+  r.readout_file = "readout.safetensors";
+  r.images = {{"pref 0", "body"}, {"ooc 1", "object"}};
+  NeuronResult n;
+  n.name = "n1";
+  n.preferred = "body";
+  n.folds = 5;
+  n.n_fit = fit_on_all ? 2 : 1;
+  n.n_preferred = 1;
+  n.n_ooc = 1;
+  n.lambda = 100;
+  n.cv_score = 0.6;
+  n.r_within = 0.5;
+  if (fit_on_all) {
+    n.n_ooc_oof = 1;
+    n.r_ooc_oof = 0.2;
+  } else {
+    n.n_ooc_held_out = 1;
+    n.r_ooc = 0.4;
+  }
+  n.top_k = 1;
+  n.top_ooc_share = 0.0;
+  n.chance_share = 0.5;
+  n.top_ooc_percentile = 12.5;
+  n.mean_ratio = kNoValue;
+  if (flagged) n.flags.push_back({"lambda_at_upper_edge", "λ = 1e+06 is the largest value", "use more images"});
+  PairResult p;
+  p.ooc = 1;
+  p.ref = 0;
+  p.ooc_fitted = fit_on_all;
+  p.ooc_percentile = 12.5;
+  p.scale = 0.25;
+  p.png_ooc = "pairs/n0_p0_ooc.png";
+  p.png_ref = "pairs/n0_p0_ref.png";
+  p.png_pair = "pairs/n0_p0_pair.png";
+  p.decomposition = {{7, 0.4, 0.25, 0.1, "pairs/n0_p0_dim7.png"}, {3, 0.2, 0.25, 0.05, "pairs/n0_p0_dim3.png"}};
+  n.pairs.push_back(p);
+  r.neurons.push_back(n);
+  return r;
+}
+
+}  // namespace
+
+TEST(ResultsJson, LabelsScalesFlagsAndSelectivity) {
+  const nlohmann::json j = results_json(small_run(false, false));
+  const auto& n = j["neurons"][0];
+  EXPECT_EQ(n["r"]["cv_fold_mean"]["kind"], "per-fold mean");
+  EXPECT_EQ(n["r"]["cv_fold_mean"]["value"], 0.6);
+  EXPECT_EQ(n["r"]["within"]["kind"], "pooled out-of-fold");
+  EXPECT_EQ(n["r"]["ooc"]["kind"], "held-out");
+  EXPECT_EQ(n["r"]["ooc"]["value"], 0.4);
+  EXPECT_EQ(n["r_ooc"], 0.4);
+  EXPECT_FALSE(n["r"].contains("ooc_out_of_fold"));
+  for (const char* k : {"cv_fold_mean", "within", "ooc"}) EXPECT_FALSE(n["r"][k]["label"].get<std::string>().empty());
+  EXPECT_FALSE(n["readout_check"]["flagged"].get<bool>());
+  EXPECT_TRUE(n["pairs"][0]["maps_are_evidence"].get<bool>());
+  EXPECT_EQ(n["selectivity"]["top_ooc_share"], 0.0);
+  EXPECT_EQ(n["selectivity"]["top_ooc_percentile"], 12.5);
+  EXPECT_TRUE(n["selectivity"]["mean_ratio"].is_null());
+  EXPECT_TRUE(n["ooc_mean_relative"].is_null());
+  EXPECT_EQ(n["pairs"][0]["ooc"]["percentile_in_preferred"], 12.5);
+  EXPECT_FALSE(n["pairs"][0]["ooc"]["predicted_in_sample"].get<bool>());
+  // Every decomposition panel states its scale: here the pair's.
+  const auto& p = n["pairs"][0];
+  ASSERT_EQ(p["decomposition"].size(), 2u);
+  for (const auto& d : p["decomposition"]) {
+    EXPECT_EQ(d["heatmap_scale"], p["heatmap_scale"]);
+    EXPECT_TRUE(d["own_scale"].is_number());
+  }
+}
+
+TEST(ResultsJson, FitOnAllHasNoHeldOutOocR) {
+  const nlohmann::json j = results_json(small_run(false, true));
+  const auto& n = j["neurons"][0];
+  EXPECT_TRUE(n["r_ooc"].is_null());
+  EXPECT_TRUE(n["r"]["ooc"]["value"].is_null());
+  EXPECT_TRUE(contains(n["r"]["ooc"]["absent_because"].get<std::string>(), "--fit-on all"));
+  EXPECT_EQ(n["r"]["ooc_out_of_fold"]["value"], 0.2);
+  EXPECT_TRUE(n["pairs"][0]["ooc"]["predicted_in_sample"].get<bool>());
+}
+
+TEST(ResultsJson, FlaggedReadout) {
+  const nlohmann::json j = results_json(small_run(true, false));
+  const auto& n = j["neurons"][0];
+  EXPECT_TRUE(n["readout_check"]["flagged"].get<bool>());
+  EXPECT_FALSE(n["readout_check"]["maps_are_evidence"].get<bool>());
+  EXPECT_TRUE(n["lambda_at_grid_edge"].get<bool>());
+  EXPECT_EQ(n["readout_check"]["flags"][0]["code"], "lambda_at_upper_edge");
+  EXPECT_EQ(n["readout_check"]["flags"][0]["remedy"], "use more images");
+  EXPECT_FALSE(n["pairs"][0]["maps_are_evidence"].get<bool>());
+}
+
+TEST(Gallery, NamesEveryRAndHidesMapsOfAFlaggedReadout) {
+  GalleryStyle style;
+  const std::string ok = gallery_html(small_run(false, false), style);
+  EXPECT_TRUE(contains(ok, "r CV<br>(per-fold mean)"));
+  EXPECT_TRUE(contains(ok, "r within<br>(pooled out-of-fold)"));
+  EXPECT_TRUE(contains(ok, "r ooc<br>(held-out)"));
+  EXPECT_TRUE(contains(ok, "ooc share of<br>top-K responses"));
+  EXPECT_FALSE(contains(ok, "mean ooc / mean"));  // signed responses: no ratio
+  EXPECT_TRUE(contains(ok, "<dt>ooc share of the top-K responses</dt>"));
+  EXPECT_TRUE(contains(ok, "<img src=\"pairs/n0_p0_ooc.png\""));
+  EXPECT_TRUE(contains(ok, "on the pair's scale"));
+  EXPECT_FALSE(contains(ok, "not evidence (see"));
+
+  const std::string bad = gallery_html(small_run(true, false), style);
+  EXPECT_TRUE(contains(bad, "Readout flagged"));
+  EXPECT_TRUE(contains(bad, "λ = 1e+06 is the largest value"));
+  EXPECT_TRUE(contains(bad, "<b>Remedy:</b> use more images"));
+  EXPECT_TRUE(contains(bad, "heatmaps of a flagged readout: not evidence"));
+  // The overlays are not shown next to the images; the pair figure only inside the fold.
+  EXPECT_FALSE(contains(bad, "<img src=\"pairs/n0_p0_ooc.png\""));
+  const size_t fold = bad.find("<details class=notevidence>");
+  ASSERT_NE(fold, std::string::npos);
+  EXPECT_GT(bad.find("<img src=\"pairs/n0_p0_pair.png\""), fold);
+
+  const std::string all = gallery_html(small_run(false, true), style);
+  EXPECT_TRUE(contains(all, "r ooc<br>(pooled out-of-fold)"));
+  EXPECT_TRUE(contains(all, "r ooc (held-out) not given"));
+  EXPECT_TRUE(contains(all, "(fitted on it)"));
 }
 
 }  // namespace sv::test

@@ -1,9 +1,12 @@
 // RunResult -> JSON.
 #include "apps/report/results_json.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "apps/io/atomic_file.h"
+#include "apps/method/readout_quality.h"
+#include "apps/report/readout_labels.h"
 
 namespace sv {
 
@@ -24,7 +27,7 @@ json image_json(const RunResult& r, int64_t i) {
   return {{"index", i}, {"id", r.images[static_cast<size_t>(i)].id}, {"category", r.images[static_cast<size_t>(i)].category}};
 }
 
-json pair_json(const RunResult& r, const PairResult& p) {
+json pair_json(const RunResult& r, const NeuronResult& n, const PairResult& p) {
   json cands = json::array();
   for (const ReferenceCandidate& c : p.candidates) {
     json j = image_json(r, c.image);
@@ -43,6 +46,8 @@ json pair_json(const RunResult& r, const PairResult& p) {
   json ooc = image_json(r, p.ooc), ref = image_json(r, p.ref);
   ooc["recorded"] = num(p.ooc_recorded);
   ooc["predicted"] = num(p.ooc_predicted);
+  ooc["predicted_in_sample"] = p.ooc_fitted;
+  ooc["percentile_in_preferred"] = num(p.ooc_percentile);
   ooc["shared_response"] = num(p.shared_ooc);
   ooc["ig_completeness_gap"] = num(p.ig_gap_ooc);
   ooc["saliency_npy"] = p.npy_ooc;
@@ -50,6 +55,7 @@ json pair_json(const RunResult& r, const PairResult& p) {
   ooc["image_png"] = p.png_ooc_image;
   ref["recorded"] = num(p.ref_recorded);
   ref["predicted"] = num(p.ref_predicted);
+  ref["predicted_in_sample"] = true;  // references are preferred images: always in the fit set
   ref["shared_response"] = num(p.shared_ref);
   ref["ig_completeness_gap"] = num(p.ig_gap_ref);
   ref["saliency_npy"] = p.npy_ref;
@@ -64,6 +70,7 @@ json pair_json(const RunResult& r, const PairResult& p) {
           {"top_dims", dims},
           {"top_dims_share", num(p.top_share)},
           {"heatmap_scale", num(p.scale)},
+          {"maps_are_evidence", n.maps_are_evidence()},
           {"pair_png", p.png_pair},
           {"decomposition", decomp}};
 }
@@ -79,17 +86,52 @@ json neuron_json(const RunResult& r, const NeuronResult& n) {
   j["n_ooc"] = n.n_ooc;
   j["repeats"] = n.repeats;
   j["lambda"] = num(n.lambda);
+  const bool at_edge = std::any_of(n.flags.begin(), n.flags.end(), [](const ReadoutFlagResult& f) {
+    return f.code == "lambda_at_upper_edge" || f.code == "lambda_at_lower_edge";
+  });
+  j["lambda_at_grid_edge"] = at_edge;
+  // The r values, each with what it is; the flat keys below are the same numbers.
+  json rs = json::object();
+  for (const LabelledR& x : readout_rs(n)) {
+    rs[x.key] = {{"value", num(x.value)}, {"kind", x.kind}, {"label", x.label}, {"n", x.n}};
+    if (!x.absent.empty()) rs[x.key]["absent_because"] = x.absent;
+  }
+  j["r"] = rs;
   j["cv_score"] = num(n.cv_score);
   j["cv_curve"] = nums(n.cv_curve);
   j["r_within"] = num(n.r_within);
   j["r_ooc"] = num(n.r_ooc);
   j["reliability"] = num(n.reliability);
   j["reliability_within"] = num(n.reliability_within);
+  // Readout checks (apps/method/readout_quality.h).
+  json flags = json::array();
+  for (const ReadoutFlagResult& f : n.flags)
+    flags.push_back({{"code", f.code}, {"reason", f.reason}, {"remedy", f.remedy}});
+  j["readout_check"] = {{"flagged", !n.flags.empty()},
+                        {"maps_are_evidence", n.maps_are_evidence()},
+                        {"prediction_sd_ratio", num(n.prediction_sd_ratio)},
+                        {"oof_prediction_sd_ratio", num(n.oof_sd_ratio)},
+                        {"near_constant_below", kNearConstantRatio},
+                        {"flags", flags}};
   j["mean_response"] = {{"preferred", num(n.mean_preferred)}, {"ooc", num(n.mean_ooc)}, {"all", num(n.mean_all)}};
-  j["ooc_mean_relative"] =
-      std::isfinite(n.mean_all) && n.mean_all != 0 ? num(n.mean_ooc / n.mean_all) : json(nullptr);
+  // Selectivity (apps/method/selectivity.h): unchanged by a shift or scale of the responses.
+  j["selectivity"] = {{"top_k", n.top_k},
+                      {"top_ooc_share", num(n.top_ooc_share)},
+                      {"chance_share", num(n.chance_share)},
+                      {"top_ooc_percentile", num(n.top_ooc_percentile)},
+                      {"mean_ratio", num(n.mean_ratio)},
+                      {"definitions",
+                       {{"top_ooc_share", "among the neuron's top_k highest responses (top_k = the number of "
+                                          "preferred images), the fraction to ooc images; chance_share = "
+                                          "n_ooc / n_images is the value for a response blind to the category"},
+                        {"top_ooc_percentile", "mean over the top ooc images (by recorded response, the explained "
+                                               "ones) of each one's percentile rank among the preferred images' "
+                                               "responses: 100 (#below + #equal / 2) / n_preferred"},
+                        {"mean_ratio", "mean ooc response / mean response (the paper's Fig. 3b); null unless "
+                                       "every response is >= 0"}}}};
+  j["ooc_mean_relative"] = num(n.mean_ratio);
   json pairs = json::array();
-  for (const PairResult& p : n.pairs) pairs.push_back(pair_json(r, p));
+  for (const PairResult& p : n.pairs) pairs.push_back(pair_json(r, n, p));
   j["pairs"] = pairs;
   return j;
 }

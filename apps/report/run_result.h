@@ -37,6 +37,8 @@ struct PairResult {
   int64_t ooc = -1, ref = -1;  // indices into RunResult::images
   double ooc_recorded = kNoValue, ooc_predicted = kNoValue;
   double ref_recorded = kNoValue, ref_predicted = kNoValue;
+  bool ooc_fitted = false;     // the ooc image is in the readout's fit set (its prediction is in-sample)
+  double ooc_percentile = kNoValue;  // percentile rank of ooc_recorded among the preferred responses
   double similarity = kNoValue;
   std::vector<ReferenceCandidate> candidates;  // top-k, best first (the first is ref)
   std::vector<SharedDim> top_dims;
@@ -54,6 +56,11 @@ struct PairResult {
   std::vector<DecompositionPanel> decomposition;
 };
 
+// Why a readout's maps are not evidence (apps/method/readout_quality.h).
+struct ReadoutFlagResult {
+  std::string code, reason, remedy;
+};
+
 struct NeuronResult {
   std::string name;
   std::string preferred;      // the preferred category
@@ -61,12 +68,28 @@ struct NeuronResult {
   std::string skip_reason;
   int64_t n_fit = 0, n_preferred = 0, n_ooc = 0;
   int repeats = 1;
-  double lambda = kNoValue, cv_score = kNoValue;
-  double r_within = kNoValue, r_ooc = kNoValue;
+  // The r values; what each one is: apps/method/readout_quality.h, labels: readout_labels.h.
+  double lambda = kNoValue, cv_score = kNoValue;  // cv_score: per-fold mean out-of-fold r at λ
+  double r_within = kNoValue;                     // pooled out-of-fold, preferred images
+  double r_ooc = kNoValue;                        // held-out: the ooc images outside the fit set
+  double r_ooc_oof = kNoValue;                    // pooled out-of-fold, ooc images inside the fit set
+  int folds = 0;
+  int64_t n_ooc_held_out = 0, n_ooc_oof = 0;
   double reliability = kNoValue, reliability_within = kNoValue;  // split-half, Spearman–Brown
   double mean_preferred = kNoValue, mean_ooc = kNoValue, mean_all = kNoValue;
+  // Selectivity (apps/method/selectivity.h): unchanged by a shift or scale of the responses.
+  int64_t top_k = 0;                       // K: the number of preferred images
+  double top_ooc_share = kNoValue;         // ooc share of the K highest responses
+  double chance_share = kNoValue;          // n_ooc / N
+  double top_ooc_percentile = kNoValue;    // mean percentile of the top ooc responses among the preferred
+  double mean_ratio = kNoValue;            // mean ooc / mean, only for non-negative responses
   std::vector<double> cv_curve;  // mean held-out r per λ of the grid
-  // (recorded, predicted) for the Fig. 3a scatter; within: out-of-fold predictions.
+  // Readout checks: an empty `flags` means nothing was found.
+  double prediction_sd_ratio = kNoValue, oof_sd_ratio = kNoValue;
+  std::vector<ReadoutFlagResult> flags;
+  bool maps_are_evidence() const { return flags.empty(); }
+  // (recorded, predicted) for the Fig. 3a scatter; within: out-of-fold predictions; ooc:
+  // the final readout on held-out images, out-of-fold predictions on fitted ones.
   std::vector<std::array<double, 2>> within_points, ooc_points;
   std::vector<PairResult> pairs;
 };

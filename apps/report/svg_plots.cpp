@@ -185,6 +185,7 @@ std::string svg_bars(const PlotFrame& f, const std::vector<std::string>& labels,
   if (a.y1 - a.y0 < 1e-12) a.y1 = a.y0 + 1;
   a.y1 += 0.08 * (a.y1 - a.y0);
   if (a.y0 < 0) a.y0 -= 0.08 * (a.y1 - a.y0);
+  if (f.ylim[0] < f.ylim[1]) a.y0 = f.ylim[0], a.y1 = f.ylim[1];
   a.left = 52;
   a.right = f.width - 10;
   a.top = 24;

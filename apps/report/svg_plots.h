@@ -23,7 +23,8 @@ struct PlotFrame {
 };
 
 std::string svg_scatter(const PlotFrame& f, const std::vector<ScatterSeries>& series);
-// One bar per label, a horizontal reference line at `reference` (NaN: none).
+// One bar per label, a horizontal reference line at `reference` (NaN: none); f.ylim, when
+// set, fixes the value axis.
 std::string svg_bars(const PlotFrame& f, const std::vector<std::string>& labels, const std::vector<double>& values,
                      double reference);
 // A horizontal colour bar from 0 to 1 with the given colours (evenly spaced stops).
