@@ -494,7 +494,7 @@ TEST_F(ExplainCli, RecordedResponsesEndToEnd) {
   }
   // The ooc images are the top ones by recorded response (mean of the repeats).
   EXPECT_GE(n1["pairs"][0]["ooc"]["recorded"].get<double>(), n1["pairs"][1]["ooc"]["recorded"].get<double>());
-  // The method's defaults (METHOD.md §1, §5) and what each r is.
+  // The method's defaults (docs/method.md §1, §5) and what each r is.
   EXPECT_EQ(j["choices"]["lambda_rule"], "best");
   EXPECT_EQ(j["choices"]["decomposition_scale"], "pair");
   EXPECT_EQ(j["inputs"]["heatmap"]["smooth_sigma_px"], 1.0);  // 2% of 28 px is below the 1-px floor

@@ -69,13 +69,13 @@ Rgb colorize(const Map2D& m, Colormap c, bool signed_map);
 Rgb overlay(const Rgb& img, const Map2D& m, Colormap c, bool signed_map, double max_alpha = 0.75);
 
 // Smoothing. A raw input gradient varies from pixel to pixel; smoothing shows where it is
-// large rather than its per-pixel noise. σ is a fraction of the image width (METHOD.md §5:
-// 2%, about 4.5 px at 224 px) with a floor in input pixels: on Fashion-MNIST's 28 px, 2%
-// is 0.56 px, whose kernel leaves half the weight on the centre pixel (hardly any
-// smoothing: the maps were speckled). The floor, 1 input pixel by default
-// (--smooth-min-px), smooths over about the model's first 3x3 receptive field (16% of the
-// weight stays on the centre); at 224 px the fraction decides. The smoothed map is then
-// upsampled bilinearly to the display size before the overlay (apps/report/figures.h).
+// large rather than its per-pixel noise. σ is a fraction of the image width
+// (docs/method.md §5: 2%, about 4.5 px at 224 px) with a floor in input pixels: on
+// Fashion-MNIST's 28 px, 2% is 0.56 px, whose kernel leaves half the weight on the centre
+// pixel (hardly any smoothing: the maps were speckled). The floor, 1 input pixel by
+// default (--smooth-min-px), smooths over about the model's first 3x3 receptive field (16%
+// of the weight stays on the centre); at 224 px the fraction decides. The smoothed map is
+// then upsampled bilinearly to the display size before the overlay (apps/report/figures.h).
 struct HeatmapOptions {
   Reduce reduce = Reduce::AbsSum;
   double smooth = 0.02;            // Gaussian σ as a fraction of the image width (0: none)

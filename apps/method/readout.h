@@ -39,7 +39,7 @@ struct RidgeOptions {
   int folds = 5;
   uint64_t seed = 0;
   // How the λ of a neuron is picked from its CV curve (mean held-out Pearson r per λ):
-  // false (the default, METHOD.md §1's --lambda-rule best): the λ with the best score;
+  // false (the default; docs/method.md §1, --lambda-rule best): the λ with the best score;
   // true (the one-standard-error rule of Breiman et al. and glmnet's lambda.1se): the
   // LARGEST λ whose score is within one standard error (across folds) of the best. Pearson
   // r is blind to the scale of the predictions, so on a response without signal every λ

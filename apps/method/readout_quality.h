@@ -1,4 +1,5 @@
-// What each r of a fitted readout is, and whether the readout can be trusted (METHOD.md §1).
+// What each r of a fitted readout is, and whether the readout can be trusted
+// (docs/method.md §1).
 //
 // Three kinds of Pearson r between predicted and recorded responses; the report names each:
 //   cv fold mean    the mean over the k folds of each fold's out-of-fold r, at the chosen λ,

@@ -1,5 +1,6 @@
-// How much a neuron's ooc responses reach into its preferred category's range (METHOD.md
-// §1, the paper's Fig. 3b) — with measures that do not depend on where zero is.
+// How much a neuron's ooc responses reach into its preferred category's range
+// (docs/method.md §1, the paper's Fig. 3b) — with measures that do not depend on where
+// zero is.
 //
 // The paper's "mean ooc response / mean response" means something only for non-negative
 // responses (firing rates): for signed responses (synthetic logits, z-scored recordings)
