@@ -140,7 +140,8 @@ SafetensorsReader::SafetensorsReader(const std::string& path) : path_(path) {
       }
       continue;
     }
-    auto bad = [&](const std::string& what) { fail("tensor '" + key + "': " + what); };
+    // (an init-capture: clang 14 cannot capture the structured binding itself)
+    auto bad = [&, &name = key](const std::string& what) { fail("tensor '" + name + "': " + what); };
     if (key.empty()) bad("empty tensor name");
     if (!val.is_object()) bad("header entry is not a JSON object");
     StEntry e;
