@@ -67,6 +67,10 @@ ResponseTable read_responses_csv(const std::string& path) {
   check_input_file(path);
   std::ifstream in(path);
   SV_CHECK(in.good(), IoError, path + ": cannot open the responses file");
+  return read_responses_csv(in, path);
+}
+
+ResponseTable read_responses_csv(std::istream& in, const std::string& path) {
   ResponseTable t;
   t.path = path;
   const std::filesystem::path base = std::filesystem::path(path).parent_path();

@@ -8,6 +8,7 @@
 // columns NAME#1, NAME#2, ... . Fields may be double-quoted (RFC 4180, "" for a quote).
 // Every problem is an IoError naming the file, the line and the column.
 #pragma once
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -28,5 +29,8 @@ struct ResponseTable {
 // Reads and validates the file; images are checked to exist (IoError naming file, line
 // and path), not decoded.
 ResponseTable read_responses_csv(const std::string& path);
+// The same parse from a stream (the fuzz target's entry point): `path` names the file in
+// messages and its folder is where relative image paths are looked up.
+ResponseTable read_responses_csv(std::istream& in, const std::string& path);
 
 }  // namespace sv

@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 
 #include "apps/io/atomic_file.h"
@@ -195,21 +196,33 @@ Image read_image(const std::string& path, int64_t max_pixels) {
   check_input_file(path);
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   SV_CHECK(f != nullptr, IoError, path + ": cannot open image: " + std::strerror(errno));
+  std::vector<unsigned char> bytes;
+  unsigned char chunk[1 << 16];
+  size_t got = 0;
+  while ((got = std::fread(chunk, 1, sizeof chunk, f.get())) > 0) bytes.insert(bytes.end(), chunk, chunk + got);
+  SV_CHECK(!std::ferror(f.get()), IoError, path + ": cannot read image: " + std::strerror(errno));
+  return decode_image(bytes.data(), bytes.size(), path, max_pixels);
+}
+
+Image decode_image(const unsigned char* bytes, size_t size, const std::string& name, int64_t max_pixels) {
+  SV_CHECK(size <= static_cast<size_t>(std::numeric_limits<int>::max()), IoError,
+           name + ": image file of " + std::to_string(size) + " bytes is too large to decode");
+  const int len = static_cast<int>(size);
   int w = 0, h = 0, comp = 0;
-  if (!stbi_info_from_file(f.get(), &w, &h, &comp)) {
+  if (!stbi_info_from_memory(bytes, len, &w, &h, &comp)) {
     const char* why = stbi_failure_reason();
-    throw IoError(path + ": cannot decode image (PNG, JPEG, BMP, TGA, GIF, PSD, PNM, HDR expected): " +
+    throw IoError(name + ": cannot decode image (PNG, JPEG, BMP, TGA, GIF, PSD, PNM, HDR expected): " +
                   (why ? why : "unknown format"));
   }
   const int64_t pixels = int64_t{w} * h;
   SV_CHECK(pixels <= max_pixels, IoError,
-           path + ": image is " + std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(pixels) +
+           name + ": image is " + std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(pixels) +
                " pixels, over the limit of " + std::to_string(max_pixels));
   const int want = comp <= 2 ? 1 : 3;  // gray (+alpha) -> 1 channel, color (+alpha) -> RGB
-  std::unique_ptr<unsigned char, StbFree> data(stbi_load_from_file(f.get(), &w, &h, &comp, want));
+  std::unique_ptr<unsigned char, StbFree> data(stbi_load_from_memory(bytes, len, &w, &h, &comp, want));
   if (!data) {
     const char* why = stbi_failure_reason();
-    throw IoError(path + ": cannot decode image: " + (why ? why : "unknown error"));
+    throw IoError(name + ": cannot decode image: " + (why ? why : "unknown error"));
   }
   Image img{w, h, want, std::vector<float>(static_cast<size_t>(w) * h * want)};
   for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = data.get()[i] / 255.0f;

@@ -18,6 +18,10 @@ struct Image {
 
 // PNG, JPEG, BMP, TGA (and what else stb_image reads). Refuses images over max_pixels.
 Image read_image(const std::string& path, int64_t max_pixels = 100'000'000);
+// The same decoding from bytes already in memory; `name` stands for the file in messages
+// (read_image reads the file, then calls this; the fuzz target calls it directly).
+Image decode_image(const unsigned char* bytes, size_t size, const std::string& name,
+                   int64_t max_pixels = 100'000'000);
 
 // torchvision eval transform: resize the shorter side to info.resize_size (antialiased
 // bilinear), center-crop info.input_size, to info.in_channels (gray <-> RGB), normalize
