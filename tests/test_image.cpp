@@ -174,5 +174,32 @@ TEST(ImageTransform, GrayModelFromColorAndColorModelFromGray) {
   for (int k = 0; k < 3; ++k) EXPECT_FLOAT_EQ(c.data<float>()[k], 128.0f / 255.0f);
 }
 
+// Found by fuzz/fuzz_image.cpp: a 2545 x 3 image (this 14-byte PPM header; stb_image fills
+// the missing pixels) resized to a shorter side of 256 is 217173 x 256 pixels, within the
+// 2^26-pixel limit on resizes, and the transform computed all of them before cropping
+// 224 x 224 (13 s under the sanitizers). Only the cropped window is computed now.
+TEST(ImageTransform, ExtremeAspectRatiosComputeOnlyTheCrop) {
+  const std::string ppm = "P6\n2545 \n3#?R\n";
+  const Image img = decode_image(reinterpret_cast<const unsigned char*>(ppm.data()), ppm.size(), "fuzz-timeout.ppm");
+  ASSERT_EQ(img.width, 2545);
+  ASSERT_EQ(img.height, 3);
+  ModelInfo imagenet;  // 3 channels, 256 -> 224
+  EXPECT_EQ(preprocess(img, imagenet).shape(), (Shape{3, 224, 224}));
+
+  // 1 x 1000 and 1000 x 1 of one gray level (256 x 256000 when resized): every crop pixel
+  // is that level.
+  for (const auto& [w, h] : {std::pair{1, 1000}, std::pair{1000, 1}}) {
+    const Image flat{w, h, 1, std::vector<float>(1000, 0.5f)};
+    ModelInfo gray;
+    gray.in_channels = 1;
+    gray.mean = {0.0f};
+    gray.std = {1.0f};
+    const Tensor x = preprocess(flat, gray);
+    ASSERT_EQ(x.shape(), (Shape{1, 224, 224}));
+    for (int64_t i = 0; i < x.numel(); ++i)
+      ASSERT_EQ(x.data<float>()[i], 128.0f / 255.0f) << w << "x" << h << " at " << i;
+  }
+}
+
 }  // namespace
 }  // namespace sv

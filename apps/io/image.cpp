@@ -10,7 +10,8 @@
 //   (antialiasing), coefficients in 22-bit fixed point, horizontal pass then vertical
 //   pass, each rounded back to 8 bits;
 // - CenterCrop(input_size): offset int(round((size - crop) / 2.0)) with Python's
-//   round-half-to-even; zero padding when the crop is larger than the image;
+//   round-half-to-even; zero padding when the crop is larger than the image. Only the
+//   cropped part of the resized image is computed (the same bytes, bounded cost);
 // - ToTensor (v / 255) and Normalize ((v - mean) / std) in float32.
 #include "apps/io/image.h"
 
@@ -79,26 +80,26 @@ double triangle(double x) {
   return x < 1.0 ? 1.0 - x : 0.0;
 }
 
-// For each output position: the first input index, the count of inputs, and ksize
-// fixed-point weights.
+// For the output positions [first, first + count) of an axis: the first input index, the
+// count of inputs, and ksize fixed-point weights.
 struct Coeffs {
   int ksize = 0;
   std::vector<int> first, count;
-  std::vector<int32_t> k;  // (out_size, ksize)
+  std::vector<int32_t> k;  // (count, ksize)
 };
 
-Coeffs precompute_coeffs(int in_size, int out_size) {
-  const double scale = static_cast<double>(in_size) / out_size;
+Coeffs precompute_coeffs(int in_size, int64_t out_size, int64_t first, int count) {
+  const double scale = static_cast<double>(in_size) / static_cast<double>(out_size);
   const double filterscale = std::max(scale, 1.0);
   const double support = 1.0 * filterscale;  // the triangle's support is 1
   Coeffs c;
   c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
-  c.first.resize(out_size);
-  c.count.resize(out_size);
-  c.k.assign(static_cast<size_t>(out_size) * c.ksize, 0);
+  c.first.resize(count);
+  c.count.resize(count);
+  c.k.assign(static_cast<size_t>(count) * c.ksize, 0);
   std::vector<double> w(c.ksize);
-  for (int xx = 0; xx < out_size; ++xx) {
-    const double center = (xx + 0.5) * scale;
+  for (int i = 0; i < count; ++i) {
+    const double center = (static_cast<double>(first + i) + 0.5) * scale;
     const double ss = 1.0 / filterscale;
     int xmin = static_cast<int>(center - support + 0.5);
     if (xmin < 0) xmin = 0;
@@ -113,10 +114,10 @@ Coeffs precompute_coeffs(int in_size, int out_size) {
     for (int x = 0; x < xmax; ++x) {
       const double kx = ww != 0.0 ? w[x] / ww : w[x];
       const double f = kx * (1 << kPrecisionBits);
-      c.k[static_cast<size_t>(xx) * c.ksize + x] = static_cast<int32_t>(kx < 0 ? -0.5 + f : 0.5 + f);
+      c.k[static_cast<size_t>(i) * c.ksize + x] = static_cast<int32_t>(kx < 0 ? -0.5 + f : 0.5 + f);
     }
-    c.first[xx] = xmin;
-    c.count[xx] = xmax;
+    c.first[i] = xmin;
+    c.count[i] = xmax;
   }
   return c;
 }
@@ -127,11 +128,12 @@ uint8_t clip8(int32_t v) {
   return static_cast<uint8_t>(v >> kPrecisionBits);
 }
 
-Pixels8 resample_horizontal(const Pixels8& in, int out_w) {
-  const Coeffs c = precompute_coeffs(in.width, out_w);
-  Pixels8 out{out_w, in.height, in.channels, std::vector<uint8_t>(static_cast<size_t>(out_w) * in.height * in.channels)};
+// Columns [x0, x0 + w) of the image resampled to width out_w (all rows).
+Pixels8 resample_horizontal(const Pixels8& in, int64_t out_w, int64_t x0, int w) {
+  const Coeffs c = precompute_coeffs(in.width, out_w, x0, w);
+  Pixels8 out{w, in.height, in.channels, std::vector<uint8_t>(static_cast<size_t>(w) * in.height * in.channels)};
   for (int y = 0; y < in.height; ++y)
-    for (int xx = 0; xx < out_w; ++xx) {
+    for (int xx = 0; xx < w; ++xx) {
       const int32_t* k = &c.k[static_cast<size_t>(xx) * c.ksize];
       for (int ch = 0; ch < in.channels; ++ch) {
         int32_t ss = 1 << (kPrecisionBits - 1);
@@ -142,10 +144,11 @@ Pixels8 resample_horizontal(const Pixels8& in, int out_w) {
   return out;
 }
 
-Pixels8 resample_vertical(const Pixels8& in, int out_h) {
-  const Coeffs c = precompute_coeffs(in.height, out_h);
-  Pixels8 out{in.width, out_h, in.channels, std::vector<uint8_t>(static_cast<size_t>(in.width) * out_h * in.channels)};
-  for (int yy = 0; yy < out_h; ++yy) {
+// Rows [y0, y0 + h) of the image resampled to height out_h (all columns).
+Pixels8 resample_vertical(const Pixels8& in, int64_t out_h, int64_t y0, int h) {
+  const Coeffs c = precompute_coeffs(in.height, out_h, y0, h);
+  Pixels8 out{in.width, h, in.channels, std::vector<uint8_t>(static_cast<size_t>(in.width) * h * in.channels)};
+  for (int yy = 0; yy < h; ++yy) {
     const int32_t* k = &c.k[static_cast<size_t>(yy) * c.ksize];
     for (int x = 0; x < in.width; ++x)
       for (int ch = 0; ch < in.channels; ++ch) {
@@ -157,17 +160,38 @@ Pixels8 resample_vertical(const Pixels8& in, int out_h) {
   return out;
 }
 
-// PIL's Image.resize((w, h), BILINEAR): horizontal pass first, each pass only when needed.
-Pixels8 resize_bilinear(const Pixels8& in, int out_w, int out_h) {
-  Pixels8 t = out_w != in.width ? resample_horizontal(in, out_w) : in;
-  return out_h != t.height ? resample_vertical(t, out_h) : t;
+// The sub-image [x0, x0 + w) x [y0, y0 + h) (inside the image).
+Pixels8 cut(const Pixels8& in, int x0, int y0, int w, int h) {
+  Pixels8 out{w, h, in.channels, std::vector<uint8_t>(static_cast<size_t>(w) * h * in.channels)};
+  for (int y = 0; y < h; ++y) std::memcpy(out.at(y, 0), in.at(y0 + y, x0), static_cast<size_t>(w) * in.channels);
+  return out;
 }
 
-// torchvision's Resize(size) with an int size: the shorter side becomes size. The resized
-// image must stay within kMaxResizedPixels (an extreme aspect ratio, such as a 1 x 10^6
-// strip, would otherwise ask for billions of pixels): ValueError naming the sizes.
+// A window [x0, x0 + w) x [y0, y0 + h) of the resized image.
+struct Window {
+  int64_t x0 = 0, y0 = 0;
+  int w = 0, h = 0;
+};
+
+// PIL's Image.resize((out_w, out_h), BILINEAR) -- horizontal pass first, each pass only
+// when needed -- computed only inside `win`. Every output pixel depends on its own
+// coefficients only, so these are the bytes of resizing everything and then cropping, in
+// time and memory bounded by the input and the window whatever the aspect ratio (a 2545 x 3
+// image whose shorter side goes to 256 is 217173 x 256; the crop needs 224 x 224 of it).
+Pixels8 resize_window(const Pixels8& in, int64_t out_w, int64_t out_h, const Window& win) {
+  Pixels8 t = out_w != in.width ? resample_horizontal(in, out_w, win.x0, win.w)
+                                : cut(in, static_cast<int>(win.x0), 0, win.w, in.height);
+  return out_h != in.height ? resample_vertical(t, out_h, win.y0, win.h)
+                            : cut(t, 0, static_cast<int>(win.y0), t.width, win.h);
+}
+
+// torchvision's Resize(size) with an int size: the shorter side becomes size, the longer
+// int(size * long / short). The resized image must stay within kMaxResizedPixels (an
+// extreme aspect ratio, such as a 1 x 10^6 strip): ValueError naming the sizes. Only the
+// crop of it is computed (resize_window), so this limit is a rule on inputs; it is not
+// what bounds the transform's memory and time.
 constexpr int64_t kMaxResizedPixels = int64_t{1} << 26;
-void resized_size(int w, int h, int size, int& out_w, int& out_h) {
+void resized_size(int w, int h, int size, int64_t& out_w, int64_t& out_h) {
   const bool w_short = w <= h;
   const int64_t shrt = w_short ? w : h, lng = w_short ? h : w;
   const double new_long = static_cast<double>(int64_t{size} * lng) / static_cast<double>(shrt);
@@ -175,14 +199,14 @@ void resized_size(int w, int h, int size, int& out_w, int& out_h) {
            "a " + std::to_string(w) + "x" + std::to_string(h) + " image resized to " + std::to_string(size) +
                " on its shorter side would be " + std::to_string(static_cast<int64_t>(new_long)) + " pixels long, over " +
                std::to_string(kMaxResizedPixels) + " pixels in all (aspect ratio too extreme)");
-  out_w = w_short ? size : static_cast<int>(new_long);
-  out_h = w_short ? static_cast<int>(new_long) : size;
+  out_w = w_short ? size : static_cast<int64_t>(new_long);
+  out_h = w_short ? static_cast<int64_t>(new_long) : size;
 }
 
 // torchvision's center_crop offset (Python round: half to even) for one axis; negative
 // when the crop is larger than the image (zero padding).
-int crop_offset(int size, int crop) {
-  if (size >= crop) return static_cast<int>(std::nearbyint((size - crop) / 2.0));
+int64_t crop_offset(int64_t size, int64_t crop) {
+  if (size >= crop) return static_cast<int64_t>(std::nearbyint(static_cast<double>(size - crop) / 2.0));
   return -((crop - size) / 2);  // torchvision pads (crop - size) // 2 before
 }
 
@@ -234,22 +258,31 @@ Tensor preprocess(const Image& img, const ModelInfo& info) {
   SV_CHECK(static_cast<int>(info.mean.size()) == C && static_cast<int>(info.std.size()) == C, ValueError,
            "model metadata: mean and std need " + std::to_string(C) + " values (one per input channel)");
   SV_CHECK(info.resize_size > 0 && info.input_size > 0, ValueError, "model metadata: resize_size and input_size must be positive");
-  Pixels8 p = convert_channels(quantize(img), C);
-  int rw, rh;
+  const Pixels8 p = convert_channels(quantize(img), C);
+  int64_t rw, rh;
   resized_size(p.width, p.height, info.resize_size, rw, rh);
-  p = resize_bilinear(p, rw, rh);
 
+  // The crop's offsets in the resized image (negative: zero padding), and the part of the
+  // resized image inside the crop: the only part computed.
   const int S = info.input_size;
-  const int top = crop_offset(p.height, S), left = crop_offset(p.width, S);
+  const int64_t top = crop_offset(rh, S), left = crop_offset(rw, S);
+  Window win;
+  win.x0 = std::max<int64_t>(left, 0);
+  win.y0 = std::max<int64_t>(top, 0);
+  win.w = static_cast<int>(std::min<int64_t>(left + S, rw) - win.x0);
+  win.h = static_cast<int>(std::min<int64_t>(top + S, rh) - win.y0);
+  const Pixels8 r = resize_window(p, rw, rh, win);
+
   Tensor out = Tensor::empty({C, S, S});
   float* o = out.data<float>();
   for (int c = 0; c < C; ++c) {
     const float mean = info.mean[c], stdv = info.std[c];
     for (int y = 0; y < S; ++y)
       for (int x = 0; x < S; ++x) {
-        const int sy = top + y, sx = left + x;
-        const bool inside = sy >= 0 && sy < p.height && sx >= 0 && sx < p.width;
-        const float v = inside ? static_cast<float>(p.at(sy, sx)[c]) / 255.0f : 0.0f;
+        const int64_t sy = top + y - win.y0, sx = left + x - win.x0;  // in r
+        const bool inside = sy >= 0 && sy < r.height && sx >= 0 && sx < r.width;
+        const uint8_t byte = inside ? r.at(static_cast<int>(sy), static_cast<int>(sx))[c] : 0;
+        const float v = static_cast<float>(byte) / 255.0f;
         o[(static_cast<size_t>(c) * S + y) * S + x] = (v - mean) / stdv;
       }
   }
