@@ -3,6 +3,7 @@
 // reader is not only checked against our own writer); the loader tests read the real
 // data set and skip, saying why, when it is not installed.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <zlib.h>
 
 #include <cmath>
@@ -163,6 +164,21 @@ TEST_F(IdxTest, TrailingBytes) {
 TEST_F(IdxTest, HugeHeaderIsRefusedBeforeAllocating) {
   const std::string p = write("huge.gz", idx_bytes({0xffffffffu, 0xffffffffu}, {}), true);
   expect_io_error([&] { read_idx(p); }, p, "header claims more than");
+}
+
+// Found by fuzz/fuzz_idx.cpp: a header claiming 2^31 - 2^17 elements (inside the default
+// limit) followed by 3 bytes made the reader allocate and zero 2 GB before finding the data
+// missing. Memory now grows with what is read; the peak RSS shows it.
+TEST_F(IdxTest, ShortFileWithAHugeHeaderAllocatesOnlyWhatItReads) {
+  const std::vector<uint8_t> bytes = idx_bytes({32767, 65535}, {1, 2, 3});
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  for (bool gz : {false, true}) {
+    const std::string p = write(gz ? "claims.gz" : "claims", bytes, gz);
+    expect_io_error([&] { read_idx(p); }, p, "truncated: header declares 2147385345 bytes of data, file holds 3");
+  }
+  getrusage(RUSAGE_SELF, &after);
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 256 * 1024) << "peak RSS grew by this many KB";
 }
 
 TEST_F(IdxTest, LoaderChecksThatImagesAndLabelsAgree) {

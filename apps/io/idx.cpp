@@ -16,6 +16,7 @@ namespace sv {
 
 namespace {
 constexpr uint8_t kIdxUbyte = 0x08;
+constexpr int64_t kReadChunk = int64_t{16} << 20;  // bytes added to the buffer per read
 
 struct GzCloser {
   void operator()(gzFile_s* f) const { gzclose(f); }
@@ -75,8 +76,16 @@ IdxArray read_idx(const std::string& path, int64_t max_bytes) {
     out.dims.push_back(d);
   }
 
-  out.data.resize(static_cast<size_t>(total));
-  const int64_t got = read_bytes(f.get(), path, out.data.data(), total);
+  // The buffer grows with the data that arrives, a chunk at a time, never to what the
+  // header merely claims: a 12-byte file declaring 2^31 elements must not allocate 2 GB.
+  int64_t got = 0;
+  while (got < total) {
+    const int64_t step = std::min(total - got, kReadChunk);
+    out.data.resize(static_cast<size_t>(got + step));
+    const int64_t r = read_bytes(f.get(), path, out.data.data() + got, step);
+    got += r;
+    if (r < step) break;
+  }
   if (got != total)
     fail(path, "truncated: header declares " + std::to_string(total) + " bytes of data, file holds " +
                    std::to_string(got));

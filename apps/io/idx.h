@@ -18,8 +18,8 @@ struct IdxArray {
   std::vector<uint8_t> data;  // prod(dims) bytes, row-major
 };
 
-// max_bytes bounds the element count a header may claim (a corrupt header cannot make
-// us allocate gigabytes).
+// max_bytes bounds the element count a header may claim; memory grows with the data
+// actually read (16 MB at a time), so a corrupt header cannot make us allocate gigabytes.
 IdxArray read_idx(const std::string& path, int64_t max_bytes = int64_t{1} << 31);
 
 // Writes an unsigned-byte IDX file, gzip-compressed when gzip is true (tests and tools).
