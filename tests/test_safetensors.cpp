@@ -334,6 +334,27 @@ TEST_F(ModelFileErrors, NonFiniteAndAbsurdValues) {
                   {"tensor 'layer2.0.bn1.running_var'", "negative variance", "channel 5"});
 }
 
+// Found while writing fuzz/fuzz_model.cpp: the metadata sized the network before any of the
+// file's tensors were looked at, so a 60-byte fmnist_cnn file with in_channels = 20000000
+// made load_model allocate and zero 23 GB (85 s) before failing. in_channels and num_classes
+// must now agree with the file's first and last weights before anything is allocated.
+TEST_F(ModelFileErrors, MetadataCannotSizeTheNetworkBeyondTheFile) {
+  StMetadata big = md;
+  big["in_channels"] = "20000000";
+  expect_io_error([&] { load_model(write(tensors, big)); },
+                  {"m.safetensors", "tensor 'conv1.weight'", "(64, 3, 7, 7)", "in_channels 20000000 expects"});
+  big = md;
+  big["num_classes"] = "2000000000";
+  expect_io_error([&] { load_model(write(tensors, big)); },
+                  {"tensor 'fc.weight'", "(2, 512)", "expects (2000000000, 512)"});
+  big["num_classes"] = "2";
+  big["in_channels"] = "20000000";
+  expect_io_error([&] { load_model(write({}, big)); }, {"missing tensor 'conv1.weight'", "resnet18"});
+  NamedTensors flat = without("conv1.weight");
+  flat.emplace_back("conv1.weight", Tensor::zeros({64}));
+  expect_io_error([&] { load_model(write(flat, md)); }, {"tensor 'conv1.weight'", "(64,)", "too few dimensions"});
+}
+
 TEST_F(ModelFileErrors, NonexistentAndCorruptModelFiles) {
   expect_io_error([&] { load_model(dir.file("nothing.safetensors")); }, {"nothing.safetensors", "no such file"});
   const std::string path = write(tensors, md);

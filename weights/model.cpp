@@ -130,6 +130,31 @@ ModelInfo parse_info(const SafetensorsReader& f, const ArchEntry*& entry) {
   return info;
 }
 
+// make_model allocates the network that in_channels and num_classes size. Before that, the
+// file's own first and last weights must agree with them, which bounds the allocation by
+// the file's size (a 60-byte file with in_channels = 20000000 asked for 23 GB).
+void check_sizes_in_file(const SafetensorsReader& f, const ArchEntry& entry, const ModelInfo& info) {
+  struct Size {
+    const char* tensor;
+    size_t dim;
+    int value;
+    const char* key;
+  };
+  for (const Size& s : {Size{entry.input_conv, 1, info.in_channels, "in_channels"},
+                        Size{entry.classifier, 0, info.num_classes, "num_classes"}}) {
+    const std::string where = f.path() + ": tensor '" + s.tensor + "'";
+    const StEntry* e = f.find(s.tensor);
+    if (!e) throw IoError(f.path() + ": missing tensor '" + s.tensor + "' for architecture " + info.arch);
+    if (e->shape.size() <= s.dim)
+      throw IoError(where + " has shape " + shape_str(e->shape) + ", too few dimensions for architecture " + info.arch);
+    if (e->shape[s.dim] == s.value) continue;
+    Shape expects = e->shape;
+    expects[s.dim] = s.value;
+    throw IoError(where + " has shape " + shape_str(e->shape) + ", " + s.key + " " + std::to_string(s.value) +
+                  " expects " + shape_str(expects));
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> Model::layers() const { return net->layer_names(); }
@@ -152,6 +177,7 @@ Model load_model(const std::string& path) {
   SafetensorsReader f(path);
   const ArchEntry* entry = nullptr;
   ModelInfo info = parse_info(f, entry);
+  check_sizes_in_file(f, *entry, info);
   auto fail = [&](const std::string& what) { throw IoError(path + ": " + what); };
   Model m;
   try {
