@@ -174,13 +174,14 @@ TEST(ImageTransform, GrayModelFromColorAndColorModelFromGray) {
   for (int k = 0; k < 3; ++k) EXPECT_FLOAT_EQ(c.data<float>()[k], 128.0f / 255.0f);
 }
 
-// Found by fuzz/fuzz_image.cpp: a 2545 x 3 image (this 14-byte PPM header; stb_image fills
-// the missing pixels) resized to a shorter side of 256 is 217173 x 256 pixels, within the
-// 2^26-pixel limit on resizes, and the transform computed all of them before cropping
-// 224 x 224 (13 s under the sanitizers). Only the cropped window is computed now.
+// Found by fuzz/fuzz_image.cpp: a 2545 x 3 image (there a 14-byte PPM header whose missing
+// pixels stb_image v2.27 filled in) resized to a shorter side of 256 is 217173 x 256 pixels,
+// within the 2^26-pixel limit on resizes, and the transform computed all of them before
+// cropping 224 x 224 (13 s under the sanitizers). Only the cropped window is computed now.
 TEST(ImageTransform, ExtremeAspectRatiosComputeOnlyTheCrop) {
-  const std::string ppm = "P6\n2545 \n3#?R\n";
-  const Image img = decode_image(reinterpret_cast<const unsigned char*>(ppm.data()), ppm.size(), "fuzz-timeout.ppm");
+  std::string ppm = "P6\n2545 3\n255\n";
+  ppm.append(2545 * 3 * 3, '\x40');
+  const Image img = decode_image(reinterpret_cast<const unsigned char*>(ppm.data()), ppm.size(), "wide.ppm");
   ASSERT_EQ(img.width, 2545);
   ASSERT_EQ(img.height, 3);
   ModelInfo imagenet;  // 3 channels, 256 -> 224
@@ -199,6 +200,19 @@ TEST(ImageTransform, ExtremeAspectRatiosComputeOnlyTheCrop) {
     for (int64_t i = 0; i < x.numel(); ++i)
       ASSERT_EQ(x.data<float>()[i], 128.0f / 255.0f) << w << "x" << h << " at " << i;
   }
+}
+
+// Found by fuzz/fuzz_image.cpp in Debian 12's stb_image v2.27: a JPEG whose Huffman table
+// declares more than 256 codes (0xA6 + 0xFF here; the file ends before the rest) made
+// stbi__build_huffman write past its arrays. The vendored v2.30 rejects it; under the
+// sanitizer build (.ci/sanitize_and_fuzz.sh) the old decoder aborts this test.
+TEST(ImageDecode, JpegHuffmanTableOverflowIsAnError) {
+  const unsigned char jpeg[] = {0xFF, 0xD8, 0xFF, 0xC4, 0x16, 0x19, 0x11, 0xA6, 0xFF};
+  EXPECT_THROW(decode_image(jpeg, sizeof jpeg, "fuzz-crash.jpg"), IoError);
+  // every one of the 16 code lengths at 255 codes, for the last AC table
+  std::vector<unsigned char> worst = {0xFF, 0xD8, 0xFF, 0xC4, 0x01, 0x13, 0x13};
+  worst.insert(worst.end(), 16, 0xFF);
+  EXPECT_THROW(decode_image(worst.data(), worst.size(), "fuzz-crash.jpg"), IoError);
 }
 
 }  // namespace

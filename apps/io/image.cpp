@@ -1,4 +1,5 @@
-// Image decoding (stb_image), torchvision's evaluation transform and PNG output.
+// Image decoding (stb_image, apps/io/stb_decode.h), torchvision's evaluation transform and
+// PNG output (stb_image_write).
 //
 // The transform reproduces torchvision's ImageClassification / Resize + CenterCrop +
 // ToTensor + Normalize on a PIL image, to the bit before normalization:
@@ -15,7 +16,6 @@
 // - ToTensor (v / 255) and Normalize ((v - mean) / std) in float32.
 #include "apps/io/image.h"
 
-#include <stb_image.h>
 #include <stb_image_write.h>
 
 #include <algorithm>
@@ -28,6 +28,7 @@
 
 #include "apps/io/atomic_file.h"
 #include "apps/io/input_file.h"
+#include "apps/io/stb_decode.h"
 
 namespace sv {
 
@@ -210,10 +211,6 @@ int64_t crop_offset(int64_t size, int64_t crop) {
   return -((crop - size) / 2);  // torchvision pads (crop - size) // 2 before
 }
 
-struct StbFree {
-  void operator()(unsigned char* p) const { stbi_image_free(p); }
-};
-
 }  // namespace
 
 Image read_image(const std::string& path, int64_t max_pixels) {
@@ -233,21 +230,16 @@ Image decode_image(const unsigned char* bytes, size_t size, const std::string& n
            name + ": image file of " + std::to_string(size) + " bytes is too large to decode");
   const int len = static_cast<int>(size);
   int w = 0, h = 0, comp = 0;
-  if (!stbi_info_from_memory(bytes, len, &w, &h, &comp)) {
-    const char* why = stbi_failure_reason();
-    throw IoError(name + ": cannot decode image (PNG, JPEG, BMP, TGA, GIF, PSD, PNM, HDR expected): " +
-                  (why ? why : "unknown format"));
-  }
+  std::string why;
+  if (!stb::probe(bytes, len, w, h, comp, why))
+    throw IoError(name + ": cannot decode image (PNG, JPEG, BMP, TGA, GIF, PSD, PNM, HDR expected): " + why);
   const int64_t pixels = int64_t{w} * h;
   SV_CHECK(pixels <= max_pixels, IoError,
            name + ": image is " + std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(pixels) +
                " pixels, over the limit of " + std::to_string(max_pixels));
   const int want = comp <= 2 ? 1 : 3;  // gray (+alpha) -> 1 channel, color (+alpha) -> RGB
-  std::unique_ptr<unsigned char, StbFree> data(stbi_load_from_memory(bytes, len, &w, &h, &comp, want));
-  if (!data) {
-    const char* why = stbi_failure_reason();
-    throw IoError(name + ": cannot decode image: " + (why ? why : "unknown error"));
-  }
+  const stb::Pixels data = stb::decode(bytes, len, want, w, h, why);
+  if (!data) throw IoError(name + ": cannot decode image: " + why);
   Image img{w, h, want, std::vector<float>(static_cast<size_t>(w) * h * want)};
   for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = data.get()[i] / 255.0f;
   return img;
