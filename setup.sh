@@ -4,8 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 BUILD_DIR=${BUILD_DIR:-build}
+# clang, libclang-rt-dev (libFuzzer and the sanitizer runtimes), llvm (llvm-symbolizer) and
+# libomp-dev (OpenMP for clang) serve the sanitizer and fuzz builds that CI runs
+# (.ci/sanitize_and_fuzz.sh, fuzz/run.sh); the normal build uses g++.
 PACKAGES="build-essential cmake pkg-config libopenblas-dev liblapacke-dev nlohmann-json3-dev libcli11-dev
-  zlib1g-dev libstb-dev libgtest-dev libbenchmark-dev dataset-fashion-mnist"
+  zlib1g-dev libstb-dev libgtest-dev libbenchmark-dev dataset-fashion-mnist
+  clang libclang-rt-dev llvm libomp-dev"
 missing=$(for p in $PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
   SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
