@@ -3,6 +3,7 @@
 // and PNG output.
 #include <gtest/gtest.h>
 #include <stb_image_write.h>
+#include <zlib.h>
 
 #include <cmath>
 #include <filesystem>
@@ -213,6 +214,30 @@ TEST(ImageDecode, JpegHuffmanTableOverflowIsAnError) {
   std::vector<unsigned char> worst = {0xFF, 0xD8, 0xFF, 0xC4, 0x01, 0x13, 0x13};
   worst.insert(worst.end(), 16, 0xFF);
   EXPECT_THROW(decode_image(worst.data(), worst.size(), "fuzz-crash.jpg"), IoError);
+}
+
+// Found by fuzz/fuzz_image.cpp in the vendored stb_image v2.30: a PNG whose first IDAT chunk
+// is empty (legal) made the decoder memcpy 0 bytes to a null buffer, which UBSan reports
+// (third_party/stb/README.md has the patch). The image must decode, and to its pixels.
+TEST(ImageDecode, EmptyIdatChunkDecodes) {
+  const std::vector<uint8_t> px = pattern(3, 2, 3);
+  std::vector<unsigned char> png;
+  auto sink = [](void* ctx, void* data, int size) {
+    auto* out = static_cast<std::vector<unsigned char>*>(ctx);
+    out->insert(out->end(), static_cast<unsigned char*>(data), static_cast<unsigned char*>(data) + size);
+  };
+  ASSERT_TRUE(stbi_write_png_to_func(sink, &png, 3, 2, 3, px.data(), 9));
+  const unsigned char idat[] = {'I', 'D', 'A', 'T'};
+  const uLong crc = crc32(0, idat, 4);
+  std::vector<unsigned char> empty = {0, 0, 0, 0, 'I', 'D', 'A', 'T'};
+  for (int s = 24; s >= 0; s -= 8) empty.push_back(static_cast<unsigned char>(crc >> s));
+  const size_t at = 8 + 25;  // after the signature and the IHDR chunk
+  ASSERT_EQ(std::string(png.begin() + at + 4, png.begin() + at + 8), "IDAT");
+  png.insert(png.begin() + at, empty.begin(), empty.end());
+  const Image img = decode_image(png.data(), png.size(), "empty-idat.png");
+  ASSERT_EQ(img.width, 3);
+  ASSERT_EQ(img.height, 2);
+  EXPECT_EQ(mean_abs_diff(img, px), 0.0);
 }
 
 }  // namespace

@@ -1665,6 +1665,7 @@ static void stbi__skip(stbi__context *s, int n)
 #else
 static int stbi__getn(stbi__context *s, stbi_uc *buffer, int n)
 {
+   if (n == 0) return 1;  // sharedvis patch (third_party/stb/README.md): no memcpy to a null buffer
    if (s->io.read) {
       int blen = (int) (s->img_buffer_end - s->img_buffer);
       if (blen < n) {
