@@ -5,9 +5,9 @@
 // go into an anonymous in-memory file (memfd_create) that the reader opens by the name
 // /proc/self/fd/N: a regular file to stat(), std::ifstream and zlib's gzopen alike; nothing
 // touches the disk and nothing is left behind when a run crashes. Those readers keep their
-// one entry point (the path): NPY and safetensors are being changed in the very functions a
-// bytes entry point would split, and IDX reads through zlib's gz* file interface. The CSV
-// and image readers have a stream / bytes entry point and need no file.
+// one entry point (the path), so the fuzzer runs the very code the CLI runs, file checks
+// included (IDX reads through zlib's gz* file interface, which needs a file anyway). The
+// CSV and image readers have a stream / bytes entry point and need no file.
 #pragma once
 #include <sys/mman.h>
 #include <unistd.h>
