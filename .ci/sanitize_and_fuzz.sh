@@ -8,9 +8,9 @@
 #      (PyTorch parity of VGG and of ResNet-34/50/101/152, whole-ResNet conv+BN fusion,
 #      torchvision's name lists, the training runs, the bundled model's accuracy) that
 #      repeat at full size kernels the remaining tests cover on small and odd shapes. They
-#      are 72% of the sanitized suite's time (237 of 329 test-seconds measured here; the
-#      whole suite also passes under the sanitizers, in 2.8 min). What runs (205 tests,
-#      about 1 min): every reader and its error cases, the CLI's bad inputs and primitives,
+#      are 72% of the sanitized suite's time (245 of 339 test-seconds measured here; the
+#      whole suite also passes under the sanitizers, in 2.9 min). What runs (227 tests,
+#      under 1 min): every reader and its error cases, the CLI's bad inputs and primitives,
 #      the autodiff engine, every op's gradient check and fast-path / Winograd comparison,
 #      AlexNet and ResNet-18 parity, the method, and the end-to-end explain runs.
 #   2. fuzz/run.sh: every fuzz target for FUZZ_SECONDS (default 20) from its seed corpus.
