@@ -9,6 +9,7 @@
 
 #include "apps/io/image.h"
 #include "apps/io/npy.h"
+#include "backends/factory.h"
 
 namespace sv {
 

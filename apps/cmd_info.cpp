@@ -4,6 +4,7 @@
 #include "apps/cli_common.h"
 #include "apps/commands.h"
 #include "apps/shape_probe.h"
+#include "backends/factory.h"
 
 namespace sv {
 

@@ -11,13 +11,14 @@
 #include "apps/dataset.h"
 #include "apps/io/atomic_file.h"
 #include "apps/train.h"
+#include "backends/factory.h"
+#include "weights/bundled_model.h"
 #include "weights/model.h"
 
 namespace sv {
 
 namespace {
 constexpr const char* kArch = "fmnist_cnn";
-constexpr const char* kBundledModelFile = "fmnist_cnn.safetensors";
 
 void check_dataset(const std::string& name) {
   SV_CHECK(name == "fashion-mnist", ValueError, "unknown dataset '" + name + "' (expected fashion-mnist)");
@@ -33,12 +34,6 @@ std::string fmt(double v, int digits) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
   return buf;
-}
-
-// The bundled model: $SHAREDVIS_MODEL_DIR/fmnist_cnn.safetensors, else the source tree's weights/.
-std::string bundled_model_path() {
-  const char* dir = std::getenv("SHAREDVIS_MODEL_DIR");
-  return std::string(dir && *dir ? dir : SHAREDVIS_BUNDLED_MODEL_DIR) + "/" + kBundledModelFile;
 }
 
 struct TrainArgs {

@@ -28,6 +28,7 @@
 #include "apps/report/progress.h"
 #include "apps/report/readout_file.h"
 #include "apps/report/results_json.h"
+#include "backends/factory.h"
 
 namespace sv {
 

@@ -24,8 +24,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kBundledModelFile = "fmnist_cnn.safetensors";
-
 std::string joined(const std::vector<std::string>& v, const char* sep = ", ") {
   std::string s;
   for (const std::string& x : v) s += (s.empty() ? "" : sep) + x;
@@ -235,16 +233,6 @@ ExplainInputs recorded_neurons(const ExplainOptions& opt, const Model& m) {
 }
 
 }  // namespace
-
-std::string bundled_model_path() {
-  const char* dir = std::getenv("SHAREDVIS_MODEL_DIR");
-#ifdef SHAREDVIS_BUNDLED_MODEL_DIR
-  const std::string fallback = SHAREDVIS_BUNDLED_MODEL_DIR;
-#else
-  const std::string fallback = "weights";
-#endif
-  return std::string(dir && *dir ? dir : fallback) + "/" + kBundledModelFile;
-}
 
 std::string default_layer(const Model& m) {
   auto it = m.info.metadata.find("readout_layer");

@@ -9,13 +9,10 @@
 #include "apps/explain.h"
 #include "apps/method/matrix.h"
 #include "apps/report/run_result.h"
+#include "weights/bundled_model.h"
 #include "weights/model.h"
 
 namespace sv {
-
-// The bundled model file: $SHAREDVIS_MODEL_DIR/fmnist_cnn.safetensors, else the source
-// tree's weights/ folder (compile definition SHAREDVIS_BUNDLED_MODEL_DIR).
-std::string bundled_model_path();
 
 // The model's default readout layer: metadata "readout_layer", else "features" for
 // fmnist_cnn; "" when there is none (then --layer is required).

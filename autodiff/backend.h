@@ -140,14 +140,4 @@ class Backend {
   virtual Tensor softmax_xent_backward(const Tensor& g, const Tensor& probs, const Tensor& labels) = 0;
 };
 
-// The CPU backends. reference = plain loops (the oracle); otherwise im2col + BLAS and threads.
-std::unique_ptr<Backend> make_cpu_backend(bool reference = false, int threads = 0);
-
-// "cpu", "cuda" or "auto". A GPU is used only after it passes a self-check against the CPU
-// reference (layers/backend_check.h; once per process, well under a second): "auto" takes
-// CUDA when built with it, a device is present and the check passes, and otherwise runs on
-// the CPU, saying why on stderr when a device was there; "cuda" throws DeviceError instead.
-std::unique_ptr<Backend> make_backend(const std::string& device);
-bool cuda_available();
-
 }  // namespace sv

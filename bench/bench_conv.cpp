@@ -23,9 +23,10 @@
 #include <string>
 #include <thread>
 
+#include "backends/factory.h"
 #include "bench/bench_util.h"
 #include "autodiff/backend.h"
-#include "layers/cpu/cpu_backend.h"
+#include "backends/cpu/cpu_backend.h"
 
 namespace {
 using sv::bench::randn;
@@ -146,7 +147,7 @@ void run_conv(benchmark::State& state, ConvShape s, bool data, int64_t batch, bo
   const ConvCase c = make_case(s, batch);
   sv::fast::Parallel par{threads};
   par.winograd = winograd;
-  auto fast = std::make_unique<sv::CpuBackend>(false, par);
+  auto fast = std::make_unique<sv::CpuBackend>(par);
   const Tensor x = randn(c.x, 1), w = randn(c.w, 2), gy = randn(c.y, 3);
   std::string why;
   if (!validate(*fast, c, x, w, gy, data, why, max_o)) {

@@ -22,7 +22,7 @@
 // conv + bias + ReLU toggled; full float32; deterministic algorithms), in the same process.
 // Weights: the resnet50 model file in SHAREDVIS_RESNET50 if set, else seeded random ones
 // (timings do not depend on the values). CUDA options come from the environment
-// (SHAREDVIS_CUDA_TF32, SHAREDVIS_CUDA_DETERMINISTIC, ...; see cuda/cuda_backend.h).
+// (SHAREDVIS_CUDA_TF32, SHAREDVIS_CUDA_DETERMINISTIC, ...; see backends/cuda/cuda_backend.h).
 // Build: see bench/gpu_check.sh.
 #include <algorithm>
 #include <chrono>
@@ -38,7 +38,8 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/primitives.h"
-#include "cuda/cuda_backend.h"
+#include "backends/cuda/cuda_backend.h"
+#include "backends/factory.h"
 #include "weights/model.h"
 
 namespace sv {

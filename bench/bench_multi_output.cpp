@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/factory.h"
 #include "bench/bench_util.h"
 #include "layers/ops.h"
 

@@ -10,6 +10,7 @@
 #include <benchmark/benchmark.h>
 
 #include "apps/primitives.h"
+#include "backends/factory.h"
 #include "bench/bench_util.h"
 #include "weights/model.h"
 

@@ -17,7 +17,7 @@
 # wheels, torch/lib, /usr/local/cuda) for LD_LIBRARY_PATH, prints nvidia-smi, runs every
 # CUDA test (--gtest_filter='Cuda*'), then the GPU benchmarks: resnet50 at 224x224,
 # features (layer4) of 64 images, and forward + multi-output VJP of the pooled features for
-# 2 images with K = 64 cotangents; sharedvis (build/cuda/sharedvis_bench_gpu) vs PyTorch on
+# 2 images with K = 64 cotangents; sharedvis (build/backends/cuda/sharedvis_bench_gpu) vs PyTorch on
 # the same GPU (bench/compare_torch_gpu.py: loop over K with retain_graph, and
 # is_grads_batched=True). Times, ratios and peak GPU memory go to stdout and, when $OUT is
 # set, to $OUT/summary.txt (with the logs and JSON files beside it). Within 8 minutes.
@@ -35,14 +35,14 @@ pack() {
   stage=$(mktemp -d)
   mkdir -p "$stage/carry/lib" "$stage/carry/fallback"
   local b
-  for b in "$build/tests/sharedvis_tests" "$build/cuda/sharedvis_bench_gpu" "$build/sharedvis"; do
+  for b in "$build/tests/sharedvis_tests" "$build/backends/cuda/sharedvis_bench_gpu" "$build/sharedvis"; do
     [ -x "$b" ] || { echo "gpu_check pack: $b is missing (build it first, see the top of this script)"; exit 2; }
     cp "$b" "$stage/carry/" || exit 2
   done
   strip --strip-unneeded "$stage/carry/sharedvis_tests" "$stage/carry/sharedvis_bench_gpu" "$stage/carry/sharedvis" ||
     exit 2
   local lib
-  for lib in $(ldd "$build/tests/sharedvis_tests" "$build/cuda/sharedvis_bench_gpu" "$build/sharedvis" | awk '/=> \// {print $3}' | sort -u); do
+  for lib in $(ldd "$build/tests/sharedvis_tests" "$build/backends/cuda/sharedvis_bench_gpu" "$build/sharedvis" | awk '/=> \// {print $3}' | sort -u); do
     case "$(basename "$lib")" in
       libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*|libcuda.so*|libcudnn*|libcublas*|libcudart*|libnvidia*) ;;
       libstdc++.so*|libgcc_s.so*) cp -L "$lib" "$stage/carry/fallback/" ;;  # used only if the system's are older

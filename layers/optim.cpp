@@ -5,7 +5,7 @@
 #include <string>
 #include <utility>
 
-#include "layers/cpu/dispatch.h"
+#include "autodiff/dispatch.h"
 
 namespace sv {
 

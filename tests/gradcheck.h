@@ -8,9 +8,10 @@
 #include <random>
 #include <string>
 
+#include "backends/factory.h"
 #include "layers/ops.h"
 #ifdef SHAREDVIS_HAVE_CUDA
-#include "cuda/cuda_backend.h"
+#include "backends/cuda/cuda_backend.h"
 #endif
 
 namespace sv::test {

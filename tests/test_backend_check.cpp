@@ -1,5 +1,5 @@
 // BackendCheck: the self-check that make_backend runs before it trusts a GPU
-// (layers/backend_check.h), exercised on CPU backends: the comparison itself, the fast CPU
+// (backends/backend_check.h), exercised on CPU backends: the comparison itself, the fast CPU
 // path passing it, and deliberately wrong backends failing it with the op named. Also: a
 // device tensor handed to the CPU backend is refused (host memory labelled as a device
 // tensor stands in for one here; tests/test_cuda_device.cpp does it with real ones).
@@ -9,8 +9,9 @@
 #include <cstdlib>
 #include <limits>
 
-#include "layers/backend_check.h"
-#include "layers/cpu/cpu_backend.h"
+#include "backends/backend_check.h"
+#include "backends/cpu/cpu_backend.h"
+#include "backends/factory.h"
 #include "tests/gradcheck.h"
 
 namespace sv::test {
@@ -48,7 +49,7 @@ TEST(BackendCheck, FastCpuPassesAgainstTheReference) {
 enum class Fault { ConvFilterScaled, ReluNaN, LinearThrows, MaxpoolIgnoresK };
 class FaultyBackend : public CpuBackend {
  public:
-  explicit FaultyBackend(Fault f) : CpuBackend(false), fault_(f) {}
+  explicit FaultyBackend(Fault f) : CpuBackend(), fault_(f) {}
   Tensor conv2d_backward_filter(const Tensor& x, const Tensor& gy, const Shape& w_shape,
                                 const Conv2dParams& p) override {
     Tensor gw = CpuBackend::conv2d_backward_filter(x, gy, w_shape, p);

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "autodiff/caching_allocator.h"
-#include "layers/cpu/cpu_backend.h"
+#include "backends/cpu/cpu_backend.h"
 #include "tests/gradcheck.h"
 
 namespace sv::test {
@@ -183,7 +183,7 @@ TEST(CachingAllocator, ManyThreads) {
 }
 
 TEST(CachingAllocator, CpuBackendTensorsAreAlignedAndZerosAreZeroOnReuse) {
-  CpuBackend be(false, 2);
+  CpuBackend be(2);
   void* p = nullptr;
   {
     Tensor t = be.empty({1000, 257}, DType::F32);

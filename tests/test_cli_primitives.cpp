@@ -12,6 +12,7 @@
 #include "apps/io/image.h"
 #include "apps/io/npy.h"
 #include "apps/primitives.h"
+#include "backends/factory.h"
 
 namespace sv {
 namespace {

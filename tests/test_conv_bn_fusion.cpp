@@ -3,7 +3,8 @@
 // differences; the op against the unfused pair; whole ResNets fused against unfused
 // (features and K-stacked vjps, float64 and float32), layer capture before and after the
 // batchnorm, and the folded weights following parameter changes.
-#include "layers/cpu/cpu_backend.h"
+#include "backends/cpu/cpu_backend.h"
+#include "backends/factory.h"
 #include "layers/module.h"
 #include "layers/optim.h"
 #include "tests/gradcheck.h"

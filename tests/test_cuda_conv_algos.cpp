@@ -1,6 +1,6 @@
 // CudaConvAlgorithms: every cuDNN convolution algorithm, in every math mode the backend
 // may pick, against the CPU reference, on shapes of torchvision's CNNs (the 7x7 stride-2
-// stem, a 3x3, a strided 1x1). The backend's search (cuda/conv.cpp) picks among these by
+// stem, a 3x3, a strided 1x1). The backend's search (backends/cuda/conv.cpp) picks among these by
 // speed alone, so each one it may pick must be accurate: full float32 within 1e-4 and TF32
 // within 5e-3 of the largest reference magnitude. CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
 // (which lets cuDNN compute float32 in half precision) is measured and printed, and must
@@ -10,10 +10,11 @@
 #include <cmath>
 #include <cstdio>
 
+#include "backends/factory.h"
 #include "tests/gradcheck.h"
 #ifdef SHAREDVIS_HAVE_CUDA
-#include "cuda/cuda_backend.h"
-#include "cuda/handles.h"
+#include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/handles.h"
 #endif
 
 namespace sv::test {

@@ -6,11 +6,12 @@
 
 #include <functional>
 
-#include "layers/backend_check.h"
+#include "backends/backend_check.h"
+#include "backends/factory.h"
 #include "layers/module.h"
 #include "tests/gradcheck.h"
 #ifdef SHAREDVIS_HAVE_CUDA
-#include "cuda/cuda_backend.h"
+#include "backends/cuda/cuda_backend.h"
 #endif
 
 namespace sv::test {

@@ -10,10 +10,11 @@
 #include <map>
 #include <random>
 
+#include "backends/factory.h"
 #include "layers/module.h"
 #include "tests/gradcheck.h"
 #ifdef SHAREDVIS_HAVE_CUDA
-#include "cuda/cuda_backend.h"
+#include "backends/cuda/cuda_backend.h"
 #endif
 
 namespace sv::test {

@@ -11,10 +11,11 @@
 #include <cstring>
 #include <random>
 
+#include "backends/factory.h"
 #include "tests/gradcheck.h"
 #ifdef SHAREDVIS_HAVE_CUDA
-#include "cuda/check.h"
-#include "cuda/cuda_backend.h"
+#include "backends/cuda/check.h"
+#include "backends/cuda/cuda_backend.h"
 #endif
 
 namespace sv::test {

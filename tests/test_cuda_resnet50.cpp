@@ -16,10 +16,11 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "backends/factory.h"
 #include "tests/gradcheck.h"
 #include "weights/model.h"
 #ifdef SHAREDVIS_HAVE_CUDA
-#include "cuda/cuda_backend.h"
+#include "backends/cuda/cuda_backend.h"
 #endif
 
 namespace sv::test {

@@ -24,6 +24,7 @@
 #include "apps/method/saliency.h"
 #include "apps/method/shared.h"
 #include "apps/method/synthetic.h"
+#include "backends/factory.h"
 #include "weights/models/archs.h"
 #include "weights/safetensors.h"
 

@@ -5,8 +5,9 @@
 #include <atomic>
 #include <random>
 
-#include "layers/cpu/cpu_backend.h"
-#include "layers/cpu/reference.h"
+#include "backends/cpu/cpu_backend.h"
+#include "backends/factory.h"
+#include "backends/reference/reference.h"
 #include "tests/gradcheck.h"
 
 namespace sv::test {
@@ -37,7 +38,7 @@ struct Backends {
   Backends() {
     fast.push_back({1, make_cpu_backend(false, 1)});
     for (int threads : {2, 3})
-      fast.push_back({threads, std::make_unique<CpuBackend>(false, fast::Parallel{threads, 64, 256})});
+      fast.push_back({threads, std::make_unique<CpuBackend>(fast::Parallel{threads, 64, 256})});
   }
 };
 

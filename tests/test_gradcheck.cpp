@@ -1,6 +1,7 @@
 // GradCheck: the backward of every op in layers/ops.h against central finite differences
 // in float64 (tests/gradcheck.h), over several shapes including odd ones. Inputs of ReLU
 // and max-pool are constructed away from their kinks; tolerances are the tight defaults.
+#include "backends/factory.h"
 #include "tests/gradcheck.h"
 
 namespace sv::test {

@@ -1,3 +1,4 @@
+#include "backends/factory.h"
 #include "tests/gradcheck.h"
 
 namespace sv::test {

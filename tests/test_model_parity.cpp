@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "backends/factory.h"
 #include "weights/model.h"
 #include "weights/safetensors.h"
 

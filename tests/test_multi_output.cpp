@@ -3,6 +3,7 @@
 // with eval-mode and train-mode batchnorm, on the reference and the fast CPU backends.
 // K = 7 with max_k = 3 leaves a partial last chunk; chunked must equal unchunked, and the
 // gradient with respect to the intermediate h must come out as well as the one for x.
+#include "backends/factory.h"
 #include "tests/gradcheck.h"
 
 namespace sv::test {

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/factory.h"
 #include "tests/gradcheck.h"
 
 namespace sv::test {

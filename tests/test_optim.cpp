@@ -1,6 +1,7 @@
 // Optim: SGD (momentum, weight decay) and Adam (bias correction, weight decay) against
 // steps computed by hand from torch.optim's update rules (layers/optim.h), in float32
 // and float64; zero_grad; parameters without a gradient are left alone.
+#include "backends/factory.h"
 #include "layers/optim.h"
 #include "tests/gradcheck.h"
 

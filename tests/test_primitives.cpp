@@ -9,6 +9,7 @@
 
 #include "apps/io/npy.h"
 #include "apps/primitives.h"
+#include "backends/factory.h"
 
 namespace sv {
 namespace {

@@ -9,6 +9,7 @@
 
 #include "apps/dataset.h"
 #include "apps/train.h"
+#include "backends/factory.h"
 #include "weights/model.h"
 
 namespace sv::test {

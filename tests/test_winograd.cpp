@@ -1,4 +1,4 @@
-// Winograd: the fast backend's F(2x2, 3x3) convolution (layers/cpu/fast_winograd.h)
+// Winograd: the fast backend's F(2x2, 3x3) convolution (backends/cpu/fast_winograd.h)
 // against the reference backend, float32 and float64, on 1, 2 and 3 threads: odd and even
 // sizes, partial edge tiles, 1x1 and 2x2 images, paddings 0..2 (also unequal), bias or
 // not, blocks that span images or cut one long tile row; the dispatch in conv2d_forward
@@ -7,9 +7,9 @@
 #include <cmath>
 #include <memory>
 
-#include "layers/cpu/cpu_backend.h"
-#include "layers/cpu/fast.h"
-#include "layers/cpu/reference.h"
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/fast.h"
+#include "backends/reference/reference.h"
 #include "tests/gradcheck.h"
 
 namespace sv::test {
@@ -157,7 +157,7 @@ TEST(Winograd, BackendForwardTakesTheWinogradPath) {
     fast::Parallel on{threads, 64, 256}, off = on;
     off.winograd = false;
     ASSERT_TRUE(fast::winograd_applies(on, xs, w.shape(), p));
-    CpuBackend be_on(false, on), be_off(false, off);
+    CpuBackend be_on(on), be_off(off);
     const Tensor y_on = be_on.conv2d_forward(x, w, b, p), y_off = be_off.conv2d_forward(x, w, b, p);
     Threads th(threads);
     const Tensor y_wino = fast::conv2d_winograd(th.par, x, w, b, p);
@@ -191,7 +191,7 @@ TEST(Winograd, KStackedDataGradientThroughTheBackend) {
         for (bool winograd : {true, false}) {
           fast::Parallel par{threads, 64, 256};
           par.winograd = winograd;
-          CpuBackend be(false, par);
+          CpuBackend be(par);
           EXPECT_LE(scaled_error(be.conv2d_backward_data(gy, w, xk, p), ref, tolerance(dt)), 1.0)
               << "x " << shape_str(xk) << " O " << c.O << " pad " << c.pad << " " << dtype_name(dt) << " " << threads
               << " threads, winograd " << winograd;

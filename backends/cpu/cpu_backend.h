@@ -1,0 +1,69 @@
+// The fast CPU backend: im2col + BLAS GEMM, Winograd, and a pool of threads
+// (backends/cpu/fast.h). It overrides the reference backend's ops it makes faster; the
+// others (interpolate, reductions to scalars, softmax) are the reference ones.
+#pragma once
+#include <memory>
+
+#include "backends/reference/reference_backend.h"
+#include "backends/cpu/fast_parallel.h"
+
+namespace sv {
+
+class CpuBackend : public ReferenceBackend {
+ public:
+  // threads: how many the fast kernels use; <= 0 means one per core.
+  explicit CpuBackend(int threads = 0);
+  // With explicit work splitting (tests run the threaded paths on small tensors with it):
+  // par.threads <= 0 means one per core, min_* <= 0 the defaults; par.pool is ignored (the
+  // backend owns its pool).
+  explicit CpuBackend(const fast::Parallel& par);
+  std::string name() const override { return "cpu"; }
+
+  // From the backend's caching allocator (autodiff/caching_allocator.h; host policy: the
+  // cache stays within twice the most memory ever in use at once), like every fast
+  // kernel's result.
+  Tensor empty(const Shape& shape, DType dtype) override;
+  Tensor zeros(const Shape& shape, DType dtype) override;
+  MemoryStats memory_stats() const;
+  // Gives the allocator's cached blocks back to the system (tensors stay valid).
+  void release_cached_memory() { memory_->release_cached(); }
+
+  Tensor add(const Tensor& a, const Tensor& b) override;
+  void axpy_(Tensor& y, const Tensor& x, double alpha) override;
+  Tensor scale(const Tensor& x, double s) override;
+  Tensor mul_tiled(const Tensor& g, const Tensor& m) override;
+
+  Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) override;
+  Tensor conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) override;
+  Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_shape, const Conv2dParams& p) override;
+  Tensor conv2d_backward_filter(const Tensor& x, const Tensor& gy, const Shape& w_shape,
+                                const Conv2dParams& p) override;
+  Tensor channel_sum(const Tensor& gy) override;
+
+  Tensor channel_affine(const Tensor& x, const Tensor& a, const Tensor& b) override;
+  Tensor batchnorm_train_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& mean,
+                                 Tensor& var_unbiased, Tensor& invstd, Tensor& xhat) override;
+  Tensor batchnorm_train_backward(const Tensor& gy, const Tensor& xhat, const Tensor& gamma, const Tensor& invstd,
+                                  Tensor& ggamma, Tensor& gbeta) override;
+
+  Tensor relu_forward(const Tensor& x) override;
+  Tensor relu_backward(const Tensor& gy, const Tensor& y) override;
+
+  Tensor maxpool_forward(const Tensor& x, const Pool2dParams& p, Tensor& indices) override;
+  Tensor maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape) override;
+  Tensor avgpool_forward(const Tensor& x, const Pool2dParams& p) override;
+  Tensor avgpool_backward(const Tensor& gy, const Shape& x_shape, const Pool2dParams& p) override;
+  Tensor adaptive_avgpool_forward(const Tensor& x, int out_h, int out_w) override;
+  Tensor adaptive_avgpool_backward(const Tensor& gy, const Shape& x_shape) override;
+
+  Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) override;
+  Tensor linear_backward_data(const Tensor& gy, const Tensor& w) override;
+  Tensor linear_backward_weight(const Tensor& x, const Tensor& gy) override;
+
+ private:
+  std::shared_ptr<CachingAllocator> memory_ = CachingAllocator::create(host_memory(), /*peak_multiple=*/2);
+  std::unique_ptr<fast::WorkerPool> pool_;  // the fast kernels' helper threads
+  fast::Parallel par_;
+};
+
+}  // namespace sv

@@ -1,0 +1,60 @@
+// Row-major GEMM for float and double through CBLAS (OpenBLAS):
+//   C (M,N) = alpha * op(A) (M,K) * op(B) (K,N) + beta * C
+// with op = transpose when ta / tb. lda, ldb, ldc are the row strides of A, B, C as stored.
+//
+// Threads: the fast kernels split their work over their own threads and call GEMM from each
+// thread, so OpenBLAS must not start threads of its own (its pool and ours would fight
+// for the cores, and concurrent multi-threaded calls serialize on OpenBLAS's lock).
+// SingleThreadedBlas holds OpenBLAS at one thread for its lifetime and then restores
+// the caller's setting; gemm_rows is the threaded GEMM built from single-threaded calls.
+#pragma once
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "backends/cpu/fast_parallel.h"
+
+namespace sv::fast {
+
+inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
+              static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B, static_cast<int>(ldb), beta,
+              C, static_cast<int>(ldc));
+}
+
+inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
+                 const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
+              static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B, static_cast<int>(ldb), beta,
+              C, static_cast<int>(ldc));
+}
+
+// The same product with the M rows of C split over threads (one GEMM call each).
+template <class T>
+void gemm_rows(const Parallel& par, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+               const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  constexpr int64_t kMinRows = 16;
+  const int64_t grain = std::max(kMinRows, par.macs_grain(N * K));
+  parallel_for(par, M, grain, [&](int64_t m0, int64_t m1) {
+    gemm(ta, tb, m1 - m0, N, K, alpha, A + (ta ? m0 : m0 * lda), lda, B, ldb, beta, C + m0 * ldc, ldc);
+  });
+}
+
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : saved_(openblas_get_num_threads()) {
+    if (saved_ != 1) openblas_set_num_threads(1);
+  }
+  ~SingleThreadedBlas() {
+    if (saved_ != 1) openblas_set_num_threads(saved_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int saved_;
+};
+
+}  // namespace sv::fast

@@ -1,0 +1,154 @@
+// Reference pooling (max, average, adaptive average), forward and backward side by side.
+#include <cmath>
+#include <limits>
+
+#include "autodiff/dispatch.h"
+#include "backends/reference/pool_windows.h"
+#include "backends/reference/reference.h"
+
+namespace sv::ref {
+
+Tensor maxpool_forward(const Tensor& x, const Pool2dParams& p, Tensor& indices) {
+  Shape ys = pool2d_out_shape(x.shape(), p, "maxpool2d");
+  return dispatch_float(x, "maxpool2d", [&](auto t) {
+    using T = decltype(t);
+    const int64_t planes = ys[0] * ys[1], H = x.dim(2), W = x.dim(3), Ho = ys[2], Wo = ys[3];
+    Tensor y = Tensor::empty(ys, x.dtype());
+    indices = Tensor::empty(ys, DType::I32);
+    const T* X = x.data<T>();
+    T* Y = y.data<T>();
+    int32_t* I = indices.data<int32_t>();
+    for (int64_t pl = 0; pl < planes; ++pl)
+      for (int64_t oh = 0; oh < Ho; ++oh)
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          T best = -std::numeric_limits<T>::infinity();
+          int64_t arg = -1;
+          for (int64_t kh = 0; kh < p.kernel_h; ++kh)
+            for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+              int64_t ih = oh * p.stride_h - p.pad_h + kh, iw = ow * p.stride_w - p.pad_w + kw;
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+              T v = X[(pl * H + ih) * W + iw];
+              if (arg < 0 || v > best || std::isnan(v)) {  // torch: NaN propagates
+                best = v;
+                arg = ih * W + iw;
+              }
+            }
+          Y[(pl * Ho + oh) * Wo + ow] = best;
+          I[(pl * Ho + oh) * Wo + ow] = static_cast<int32_t>(arg);
+        }
+    return y;
+  });
+}
+
+Tensor maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape) {
+  // indices are int32, so this is a count check only (tiles() would also compare dtypes)
+  SV_CHECK(indices.numel() > 0 && gy.numel() % indices.numel() == 0, ShapeError,
+           "maxpool2d backward: gradient " + shape_str(gy.shape()) + " is not a whole number of copies of indices " +
+               shape_str(indices.shape()));
+  return dispatch_float(gy, "maxpool2d", [&](auto t) {
+    using T = decltype(t);
+    Tensor gx = Tensor::zeros(x_shape, gy.dtype());
+    const int64_t plane_out = gy.dim(2) * gy.dim(3), plane_in = x_shape[2] * x_shape[3];
+    const int64_t planes = gy.numel() / plane_out, per_k = indices.numel();
+    const T* G = gy.data<T>();
+    const int32_t* I = indices.data<int32_t>();
+    T* GX = gx.data<T>();
+    for (int64_t pl = 0; pl < planes; ++pl)
+      for (int64_t j = 0; j < plane_out; ++j) {
+        int64_t i = pl * plane_out + j;
+        GX[pl * plane_in + I[i % per_k]] += G[i];
+      }
+    return gx;
+  });
+}
+
+Tensor avgpool_forward(const Tensor& x, const Pool2dParams& p) {
+  Shape ys = pool2d_out_shape(x.shape(), p, "avgpool2d");
+  return dispatch_float(x, "avgpool2d", [&](auto t) {
+    using T = decltype(t);
+    const int64_t planes = ys[0] * ys[1], H = x.dim(2), W = x.dim(3), Ho = ys[2], Wo = ys[3];
+    Tensor y = Tensor::zeros(ys, x.dtype());
+    const T* X = x.data<T>();
+    T* Y = y.data<T>();
+    for (int64_t pl = 0; pl < planes; ++pl)
+      for (int64_t oh = 0; oh < Ho; ++oh)
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          AvgWindow a = avg_window(oh, ow, H, W, p);
+          T s = 0;
+          for (int64_t ih = a.h0; ih < a.h1; ++ih)
+            for (int64_t iw = a.w0; iw < a.w1; ++iw) s += X[(pl * H + ih) * W + iw];
+          Y[(pl * Ho + oh) * Wo + ow] = s / static_cast<T>(a.divisor);
+        }
+    return y;
+  });
+}
+
+Tensor avgpool_backward(const Tensor& gy, const Shape& x_shape, const Pool2dParams& p) {
+  Shape ys = pool2d_out_shape(x_shape, p, "avgpool2d");
+  SV_CHECK(gy.shape() == ys, ShapeError,
+           "avgpool2d backward: gradient " + shape_str(gy.shape()) + " does not match output " + shape_str(ys));
+  return dispatch_float(gy, "avgpool2d", [&](auto t) {
+    using T = decltype(t);
+    const int64_t planes = ys[0] * ys[1], H = x_shape[2], W = x_shape[3], Ho = ys[2], Wo = ys[3];
+    Tensor gx = Tensor::zeros(x_shape, gy.dtype());
+    const T* G = gy.data<T>();
+    T* GX = gx.data<T>();
+    for (int64_t pl = 0; pl < planes; ++pl)
+      for (int64_t oh = 0; oh < Ho; ++oh)
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          AvgWindow a = avg_window(oh, ow, H, W, p);
+          T g = G[(pl * Ho + oh) * Wo + ow] / static_cast<T>(a.divisor);
+          for (int64_t ih = a.h0; ih < a.h1; ++ih)
+            for (int64_t iw = a.w0; iw < a.w1; ++iw) GX[(pl * H + ih) * W + iw] += g;
+        }
+    return gx;
+  });
+}
+
+Tensor adaptive_avgpool_forward(const Tensor& x, int out_h, int out_w) {
+  return dispatch_float(x, "adaptive_avgpool2d", [&](auto t) {
+    using T = decltype(t);
+    const int64_t planes = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3);
+    Tensor y = Tensor::zeros({x.dim(0), x.dim(1), out_h, out_w}, x.dtype());
+    const T* X = x.data<T>();
+    T* Y = y.data<T>();
+    for (int64_t pl = 0; pl < planes; ++pl)
+      for (int64_t oh = 0; oh < out_h; ++oh)
+        for (int64_t ow = 0; ow < out_w; ++ow) {
+          int64_t h0 = bin_start(oh, H, out_h), h1 = bin_end(oh, H, out_h);
+          int64_t w0 = bin_start(ow, W, out_w), w1 = bin_end(ow, W, out_w);
+          T s = 0;
+          for (int64_t ih = h0; ih < h1; ++ih)
+            for (int64_t iw = w0; iw < w1; ++iw) s += X[(pl * H + ih) * W + iw];
+          Y[(pl * out_h + oh) * out_w + ow] = s / static_cast<T>((h1 - h0) * (w1 - w0));
+        }
+    return y;
+  });
+}
+
+Tensor adaptive_avgpool_backward(const Tensor& gy, const Shape& x_shape) {
+  check_ndim(gy, 4, "adaptive_avgpool2d backward", "gradient");
+  SV_CHECK(gy.dim(0) == x_shape[0] && gy.dim(1) == x_shape[1], ShapeError,
+           "adaptive_avgpool2d backward: gradient " + shape_str(gy.shape()) + " does not match input " +
+               shape_str(x_shape));
+  return dispatch_float(gy, "adaptive_avgpool2d", [&](auto t) {
+    using T = decltype(t);
+    const int64_t planes = x_shape[0] * x_shape[1], H = x_shape[2], W = x_shape[3];
+    const int64_t out_h = gy.dim(2), out_w = gy.dim(3);
+    Tensor gx = Tensor::zeros(x_shape, gy.dtype());
+    const T* G = gy.data<T>();
+    T* GX = gx.data<T>();
+    for (int64_t pl = 0; pl < planes; ++pl)
+      for (int64_t oh = 0; oh < out_h; ++oh)
+        for (int64_t ow = 0; ow < out_w; ++ow) {
+          int64_t h0 = bin_start(oh, H, out_h), h1 = bin_end(oh, H, out_h);
+          int64_t w0 = bin_start(ow, W, out_w), w1 = bin_end(ow, W, out_w);
+          T g = G[(pl * out_h + oh) * out_w + ow] / static_cast<T>((h1 - h0) * (w1 - w0));
+          for (int64_t ih = h0; ih < h1; ++ih)
+            for (int64_t iw = w0; iw < w1; ++iw) GX[(pl * H + ih) * W + iw] += g;
+        }
+    return gx;
+  });
+}
+
+}  // namespace sv::ref
