@@ -27,7 +27,7 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_max_batch) {
 void add_layer_options(CLI::App* cmd, LayerOptions& o) {
   cmd->add_option("--layer", o.layer, "layer whose output is φ (see `sharedvis info`)")->required();
   cmd->add_option("--pool", o.pool, "φ from the layer output: avg (spatial mean), max (spatial max), none (flatten)")
-      ->check(CLI::IsMember({"avg", "max", "none"}))
+      ->check(one_of(kPoolNames, "pooling"))
       ->capture_default_str();
 }
 

@@ -36,6 +36,25 @@ Session open_session(const ModelOptions& o);
 // along N), or image files run through the model's eval transform. Mixing is refused.
 Tensor load_inputs(const std::vector<std::string>& inputs, const ModelInfo& info);
 
+// A flag's check at parse time against an enum's names (apps/enum_names.h): the error is
+// parse_enum's ("unknown similarity 'x' (expected cosine, dot, pearson or shared)"), and
+// --help lists the names.
+template <class E, size_t N>
+CLI::Validator one_of(const std::array<EnumName<E>, N>& names, const std::string& what) {
+  std::string listed;
+  for (const std::string& n : enum_choices(names)) listed += (listed.empty() ? "" : ",") + n;
+  return CLI::Validator(
+      [&names, what](std::string& s) -> std::string {
+        try {
+          parse_enum(names, s, what);
+          return "";
+        } catch (const ValueError& e) {
+          return e.what();
+        }
+      },
+      "{" + listed + "}");
+}
+
 // "0,5,17" -> {0, 5, 17}; ValueError on anything that is not a list of integers.
 std::vector<int64_t> parse_dims(const std::string& s);
 

@@ -5,7 +5,13 @@
 #include <sstream>
 
 #include "apps/commands.h"
+#include "apps/cli_common.h"
 #include "apps/explain.h"
+#include "apps/method/heatmap.h"
+#include "apps/method/references.h"
+#include "apps/method/saliency.h"
+#include "apps/method/shared.h"
+#include "apps/method/synthetic.h"
 #include "autodiff/error.h"
 
 namespace sv {
@@ -95,7 +101,7 @@ void add_explain_command(CLI::App& app) {
   c->add_option("--images", o->images, "Folder with one subfolder of images per category")->group("Input");
   c->add_option("--dataset", o->dataset, "fashion-mnist")->group("Input");
   c->add_option("--data-dir", o->data_dir, "Folder of the dataset files (default: the Debian package's)")->group("Input");
-  c->add_option("--split", o->split, "Dataset split: test or train")->capture_default_str()->group("Input");
+  c->add_option("--split", o->split, "Dataset split: test or train")->check(CLI::IsMember({"test", "train"}))->capture_default_str()->group("Input");
   c->add_option("--limit", o->limit, "Dataset: use the first N images (0: all)")
       ->check(non_negative_integer())
       ->capture_default_str()
@@ -103,15 +109,16 @@ void add_explain_command(CLI::App& app) {
   c->add_option("--synthetic", *synthetic, "Synthetic neurons for these categories: LABEL[,LABEL...]")->group("Input");
   c->add_option("--model", o->model, "Model file (.safetensors; default: the bundled Fashion-MNIST CNN)")->group("Input");
   c->add_option("--layer", o->layer, "Readout layer L (default: the model's, 'features' for fmnist_cnn)")->group("Input");
-  c->add_option("--pool", o->pool, "Features of L: avg | max | none")->capture_default_str()->group("Input");
+  c->add_option("--pool", o->pool, "Features of L")->check(one_of(kPoolNames, "pooling"))->capture_default_str()->group("Input");
   // readout
-  c->add_option("--fit-on", o->fit_on, "Fit readouts on: preferred | all")->capture_default_str()->group("Readout");
+  c->add_option("--fit-on", o->fit_on, "Fit readouts on the preferred images or all")->check(CLI::IsMember({"preferred", "all"}))->capture_default_str()->group("Readout");
   c->add_option("--lambda", *lambda, "Fix the ridge λ (skips the search)")->group("Readout");
   c->add_option("--lambda-grid", *grid, "λ search grid lo,hi,n (log-spaced; default 1e-2,1e6,17)")->group("Readout");
   c->add_option("--folds", o->folds, "Cross-validation folds")->capture_default_str()->group("Readout");
   c->add_option("--lambda-rule", o->lambda_rule,
                 "Pick λ from the CV curve: best (the best mean out-of-fold r) | 1se (the largest λ within one SE "
                 "of the best)")
+      ->check(CLI::IsMember({"best", "1se"}))
       ->capture_default_str()->group("Readout");
   c->add_option("--seed", o->seed, "Seed of the folds, halves and noise")
       ->check(non_negative_integer())
@@ -120,32 +127,34 @@ void add_explain_command(CLI::App& app) {
   // pairs
   c->add_option("--top-ooc", o->top_ooc, "ooc images per neuron (top by recorded response)")->capture_default_str()->group("Pairs");
   c->add_option("--top-k", o->top_k, "Reference candidates reported")->capture_default_str()->group("Pairs");
-  c->add_option("--similarity", o->similarity, "cosine | dot | pearson | shared")->capture_default_str()->group("Pairs");
-  c->add_option("--shared", o->shared, "α rule: relu-product | signed-product | min | geomean")->capture_default_str()->group("Pairs");
+  c->add_option("--similarity", o->similarity, "Reference choice by contribution similarity")->check(one_of(kSimilarityNames, "similarity"))->capture_default_str()->group("Pairs");
+  c->add_option("--shared", o->shared, "α rule")->check(one_of(kSharedRuleNames, "--shared rule"))->capture_default_str()->group("Pairs");
   c->add_option("--top-dims", o->top_dims, "Shared dimensions reported and decomposed")->capture_default_str()->group("Pairs");
   // attribution
-  c->add_option("--attr", o->attr, "grad | ig")->capture_default_str()->group("Attribution");
+  c->add_option("--attr", o->attr, "Gradients or Integrated Gradients")->check(one_of(kAttrNames, "--attr"))->capture_default_str()->group("Attribution");
   c->add_option("--steps", o->steps, "IG quadrature nodes")->capture_default_str()->group("Attribution");
-  c->add_option("--ig-rule", o->ig_rule, "gausslegendre | midpoint | trapezoid")->capture_default_str()->group("Attribution");
+  c->add_option("--ig-rule", o->ig_rule, "IG quadrature rule")->check(one_of(kIgRuleNames, "IG rule"))->capture_default_str()->group("Attribution");
   c->add_option("--baseline", o->baseline, "IG baseline: zero | black | blur | mean | FILE.npy")->capture_default_str()->group("Attribution");
   c->add_option("--max-batch", o->max_batch, "Images (× cotangents) per pass")->capture_default_str()->group("Attribution");
   c->add_option("--feature-batch", o->feature_batch, "Images per forward-only pass (features, responses)")
       ->capture_default_str()->group("Attribution");
-  c->add_option("--device", o->device, "cpu | cuda | auto")->capture_default_str()->group("Attribution");
+  c->add_option("--device", o->device, "Where to compute")->check(CLI::IsMember({"cpu", "cuda", "auto"}))->capture_default_str()->group("Attribution");
   // heatmaps
-  c->add_option("--reduce", o->reduce, "Channels: abs-sum | sum | pos | l2")->capture_default_str()->group("Heatmaps");
+  c->add_option("--reduce", o->reduce, "Channel reduction")->check(one_of(kReduceNames, "--reduce"))->capture_default_str()->group("Heatmaps");
   c->add_option("--smooth", o->smooth, "Gaussian σ as a fraction of the width (0: off)")->capture_default_str()->group("Heatmaps");
   c->add_option("--smooth-min-px", o->smooth_min_px,
                 "Smoothing σ is at least this many input pixels (with --smooth > 0)")
       ->capture_default_str()->group("Heatmaps");
   c->add_option("--decomposition-scale", o->decomposition_scale,
                 "Scale of the per-dimension panels: pair (the pair's shared map's, comparable) | panel (each its own)")
+      ->check(CLI::IsMember({"pair", "panel"}))
       ->capture_default_str()->group("Heatmaps");
   c->add_option("--clip-percentile", o->clip_percentile, "Common scale of a pair: this percentile")->capture_default_str()->group("Heatmaps");
-  c->add_option("--colormap", o->colormap, "inferno | viridis | jet | gray")->capture_default_str()->group("Heatmaps");
+  c->add_option("--colormap", o->colormap, "Heatmap colours")->check(one_of(kColormapNames, "--colormap"))->capture_default_str()->group("Heatmaps");
   // synthetic
   c->add_option("--synthetic-source", o->synthetic_source,
                 "auto (logit when the model's classes name the categories, else fitted) | logit | fitted")
+      ->check(one_of(kSyntheticSourceNames, "--synthetic-source"))
       ->capture_default_str()->group("Synthetic neurons");
   c->add_option("--noise", o->noise, "Noise sd as a fraction of the response's sd")->capture_default_str()->group("Synthetic neurons");
   c->add_option("--repeats", o->repeats, "Noisy repeats per synthetic neuron")->capture_default_str()->group("Synthetic neurons");

@@ -327,7 +327,7 @@ void add_ig_command(CLI::App& app) {
   cmd->add_option("--baseline", o->baseline, "zero, black, blur (σ = 10% of width), mean, or B.npy")
       ->capture_default_str();
   cmd->add_option("--ig-rule", o->rule, "quadrature rule")
-      ->check(CLI::IsMember({"gausslegendre", "midpoint", "trapezoid"}))
+      ->check(one_of(kIgRuleNames, "IG rule"))
       ->capture_default_str();
   cmd->callback([o] { guarded("ig", *o, [&] { run_ig(*o); }); });
 }

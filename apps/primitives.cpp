@@ -13,22 +13,6 @@
 
 namespace sv {
 
-Pool parse_pool(const std::string& s) {
-  if (s == "avg") return Pool::Avg;
-  if (s == "max") return Pool::Max;
-  if (s == "none") return Pool::None;
-  throw ValueError("unknown pooling '" + s + "' (expected avg, max or none)");
-}
-
-const char* pool_name(Pool p) {
-  switch (p) {
-    case Pool::Avg: return "avg";
-    case Pool::Max: return "max";
-    case Pool::None: return "none";
-  }
-  return "?";
-}
-
 void model_to(Model& m, Backend& be) {
   SV_CHECK(m.net != nullptr, ValueError, "model has no network");
   for (auto& [name, p] : m.net->state())

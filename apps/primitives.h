@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/enum_names.h"
 #include "weights/model.h"
 
 namespace sv {
@@ -18,8 +19,9 @@ using ProgressFn = std::function<void(int64_t done, int64_t total)>;
 // goes to the first maximal position of each channel (max-pool semantics); torch's amax
 // splits it among exact ties, which only differ for channels with repeated maxima.
 enum class Pool { Avg, Max, None };
-Pool parse_pool(const std::string& s);  // "avg" | "max" | "none"; ValueError otherwise
-const char* pool_name(Pool p);
+inline constexpr std::array<EnumName<Pool>, 3> kPoolNames{{{"avg", Pool::Avg}, {"max", Pool::Max}, {"none", Pool::None}}};
+inline Pool parse_pool(const std::string& s) { return parse_enum(kPoolNames, s, "pooling"); }
+inline const char* pool_name(Pool v) { return enum_name(kPoolNames, v); }
 
 // φ of the layer's output with the pooling applied, as a Var on g (records when g does).
 // The forward pass stops at the layer (Forward stop_at). Pooling applies to 4-D outputs
@@ -50,7 +52,9 @@ Tensor jacobian(Model& m, Backend& be, const std::string& layer, Pool pool, cons
                 const std::vector<int64_t>& dims, int64_t max_k = 64, const ProgressFn& progress = {});
 
 enum class IgRule { GaussLegendre, Midpoint, Trapezoid };
-IgRule parse_ig_rule(const std::string& s);
+inline constexpr std::array<EnumName<IgRule>, 3> kIgRuleNames{{{"gausslegendre", IgRule::GaussLegendre}, {"midpoint", IgRule::Midpoint}, {"trapezoid", IgRule::Trapezoid}}};
+inline IgRule parse_ig_rule(const std::string& s) { return parse_enum(kIgRuleNames, s, "IG rule"); }
+inline const char* ig_rule_name(IgRule v) { return enum_name(kIgRuleNames, v); }
 // Nodes t in [0, 1] and weights (sum 1) of the quadrature rule with `steps` nodes:
 // Gauss–Legendre (steps >= 1; exact for polynomials of degree 2·steps − 1), midpoint
 // (steps >= 1), trapezoid (steps >= 2, including both ends).

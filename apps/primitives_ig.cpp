@@ -15,13 +15,6 @@
 
 namespace sv {
 
-IgRule parse_ig_rule(const std::string& s) {
-  if (s == "gausslegendre") return IgRule::GaussLegendre;
-  if (s == "midpoint") return IgRule::Midpoint;
-  if (s == "trapezoid") return IgRule::Trapezoid;
-  throw ValueError("unknown IG rule '" + s + "' (expected gausslegendre, midpoint or trapezoid)");
-}
-
 namespace {
 
 // Legendre P_n(x) and its derivative, by the three-term recurrence.

@@ -38,6 +38,9 @@ struct Pool2dParams {
 
 // Output sizes, shared by all backends (they also validate the parameters).
 Shape conv2d_out_shape(const Shape& x, const Shape& w, const Conv2dParams& p);  // x (N,C,H,W), w (O,C/g,kh,kw)
+// A convolution backward's check: the output shape of conv2d(x, w, p), which the gradient
+// gy must have (ShapeError otherwise).
+Shape conv2d_grad_shape(const Shape& gy, const Shape& x, const Shape& w, const Conv2dParams& p);
 Shape pool2d_out_shape(const Shape& x, const Pool2dParams& p, const char* op);
 
 class Backend {

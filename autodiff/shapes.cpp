@@ -38,6 +38,12 @@ Shape conv2d_out_shape(const Shape& x, const Shape& w, const Conv2dParams& p) {
   return {x[0], w[0], ho, wo};
 }
 
+Shape conv2d_grad_shape(const Shape& gy, const Shape& x, const Shape& w, const Conv2dParams& p) {
+  Shape ys = conv2d_out_shape(x, w, p);
+  SV_CHECK(gy == ys, ShapeError, "conv2d backward: gradient " + shape_str(gy) + " does not match output " + shape_str(ys));
+  return ys;
+}
+
 Shape pool2d_out_shape(const Shape& x, const Pool2dParams& p, const char* op) {
   std::string o(op);
   SV_CHECK(x.size() == 4, ShapeError, o + ": expected input (N,C,H,W), got " + shape_str(x));

@@ -81,24 +81,6 @@ void bilinear_coord(int dst, int dst_size, int src_size, int& i0, int& i1, doubl
 
 }  // namespace
 
-Reduce parse_reduce(const std::string& s) {
-  if (s == "abs-sum") return Reduce::AbsSum;
-  if (s == "sum") return Reduce::Sum;
-  if (s == "pos") return Reduce::Pos;
-  if (s == "l2") return Reduce::L2;
-  throw ValueError("unknown --reduce '" + s + "' (expected abs-sum, sum, pos or l2)");
-}
-
-const char* reduce_name(Reduce r) {
-  switch (r) {
-    case Reduce::AbsSum: return "abs-sum";
-    case Reduce::Sum: return "sum";
-    case Reduce::Pos: return "pos";
-    case Reduce::L2: return "l2";
-  }
-  return "?";
-}
-
 Map2D reduce_channels(const Tensor& s, Reduce r) {
   SV_CHECK(s.ndim() == 3 || (s.ndim() == 4 && s.dim(0) == 1), ShapeError,
            "reduce_channels: expected a saliency (C, H, W), got " + shape_str(s.shape()));
@@ -184,24 +166,6 @@ double normalize_common(const std::vector<Map2D*>& maps, double pct, bool signed
   const double scale = common_scale(std::vector<const Map2D*>(maps.begin(), maps.end()), pct);
   apply_scale(maps, scale, signed_maps);
   return scale;
-}
-
-Colormap parse_colormap(const std::string& s) {
-  if (s == "inferno") return Colormap::Inferno;
-  if (s == "viridis") return Colormap::Viridis;
-  if (s == "jet") return Colormap::Jet;
-  if (s == "gray") return Colormap::Gray;
-  throw ValueError("unknown --colormap '" + s + "' (expected inferno, viridis, jet or gray)");
-}
-
-const char* colormap_name(Colormap c) {
-  switch (c) {
-    case Colormap::Inferno: return "inferno";
-    case Colormap::Viridis: return "viridis";
-    case Colormap::Jet: return "jet";
-    case Colormap::Gray: return "gray";
-  }
-  return "?";
 }
 
 std::array<float, 3> colormap_rgb(Colormap c, double t) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/enum_names.h"
 #include "autodiff/tensor.h"
 
 namespace sv {
@@ -18,8 +19,9 @@ struct Map2D {
 };
 
 enum class Reduce { AbsSum, Sum, Pos, L2 };
-Reduce parse_reduce(const std::string& s);  // abs-sum | sum | pos | l2
-const char* reduce_name(Reduce r);
+inline constexpr std::array<EnumName<Reduce>, 4> kReduceNames{{{"abs-sum", Reduce::AbsSum}, {"sum", Reduce::Sum}, {"pos", Reduce::Pos}, {"l2", Reduce::L2}}};
+inline Reduce parse_reduce(const std::string& s) { return parse_enum(kReduceNames, s, "--reduce"); }
+inline const char* reduce_name(Reduce v) { return enum_name(kReduceNames, v); }
 // True for the reduction that keeps a sign (sum): its maps are shown diverging around 0.
 inline bool reduce_signed(Reduce r) { return r == Reduce::Sum; }
 
@@ -45,8 +47,9 @@ double common_scale(const std::vector<const Map2D*>& maps, double pct);
 void apply_scale(const std::vector<Map2D*>& maps, double scale, bool signed_maps);
 
 enum class Colormap { Inferno, Viridis, Jet, Gray };
-Colormap parse_colormap(const std::string& s);  // inferno | viridis | jet | gray
-const char* colormap_name(Colormap c);
+inline constexpr std::array<EnumName<Colormap>, 4> kColormapNames{{{"inferno", Colormap::Inferno}, {"viridis", Colormap::Viridis}, {"jet", Colormap::Jet}, {"gray", Colormap::Gray}}};
+inline Colormap parse_colormap(const std::string& s) { return parse_enum(kColormapNames, s, "--colormap"); }
+inline const char* colormap_name(Colormap v) { return enum_name(kColormapNames, v); }
 // RGB in [0, 1] of t in [0, 1] (clamped), linear between the table's entries.
 std::array<float, 3> colormap_rgb(Colormap c, double t);
 

@@ -9,24 +9,6 @@
 
 namespace sv {
 
-Similarity parse_similarity(const std::string& s) {
-  if (s == "cosine") return Similarity::Cosine;
-  if (s == "dot") return Similarity::Dot;
-  if (s == "pearson") return Similarity::Pearson;
-  if (s == "shared") return Similarity::Shared;
-  throw ValueError("unknown similarity '" + s + "' (expected cosine, dot, pearson or shared)");
-}
-
-const char* similarity_name(Similarity s) {
-  switch (s) {
-    case Similarity::Cosine: return "cosine";
-    case Similarity::Dot: return "dot";
-    case Similarity::Pearson: return "pearson";
-    case Similarity::Shared: return "shared";
-  }
-  return "?";
-}
-
 double similarity(Similarity s, const double* co, const double* cr, int64_t D) {
   double dot = 0, no = 0, nr = 0;
   switch (s) {

@@ -6,13 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "apps/enum_names.h"
 #include "apps/method/matrix.h"
 
 namespace sv {
 
 enum class Similarity { Cosine, Dot, Pearson, Shared };
-Similarity parse_similarity(const std::string& s);  // cosine | dot | pearson | shared
-const char* similarity_name(Similarity s);
+inline constexpr std::array<EnumName<Similarity>, 4> kSimilarityNames{{{"cosine", Similarity::Cosine}, {"dot", Similarity::Dot}, {"pearson", Similarity::Pearson}, {"shared", Similarity::Shared}}};
+inline Similarity parse_similarity(const std::string& s) { return parse_enum(kSimilarityNames, s, "similarity"); }
+inline const char* similarity_name(Similarity v) { return enum_name(kSimilarityNames, v); }
 
 // s(c_o, c_r) over D dimensions: cosine (0 when either is zero), dot, Pearson (0 when
 // either is constant), shared = Σ_i relu(c_o,i) · relu(c_r,i).

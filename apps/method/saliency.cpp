@@ -11,23 +11,6 @@
 
 namespace sv {
 
-Attr parse_attr(const std::string& s) {
-  if (s == "grad") return Attr::Grad;
-  if (s == "ig") return Attr::IG;
-  throw ValueError("unknown --attr '" + s + "' (expected grad or ig)");
-}
-
-const char* attr_name(Attr a) { return a == Attr::Grad ? "grad" : "ig"; }
-
-const char* ig_rule_name(IgRule r) {
-  switch (r) {
-    case IgRule::GaussLegendre: return "gausslegendre";
-    case IgRule::Midpoint: return "midpoint";
-    case IgRule::Trapezoid: return "trapezoid";
-  }
-  return "?";
-}
-
 std::vector<double> shared_cotangent(const std::vector<double>& alpha, const std::vector<double>& w,
                                      const Standardizer& st) {
   SV_CHECK(alpha.size() == w.size() && w.size() == st.sigma.size(), ShapeError,

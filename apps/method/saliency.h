@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/enum_names.h"
 #include "apps/method/matrix.h"
 #include "apps/method/readout.h"
 #include "apps/primitives.h"
@@ -22,9 +23,9 @@
 namespace sv {
 
 enum class Attr { Grad, IG };
-Attr parse_attr(const std::string& s);  // grad | ig
-const char* attr_name(Attr a);
-const char* ig_rule_name(IgRule r);
+inline constexpr std::array<EnumName<Attr>, 2> kAttrNames{{{"grad", Attr::Grad}, {"ig", Attr::IG}}};
+inline Attr parse_attr(const std::string& s) { return parse_enum(kAttrNames, s, "--attr"); }
+inline const char* attr_name(Attr v) { return enum_name(kAttrNames, v); }
 
 struct AttrOptions {
   Attr attr = Attr::Grad;

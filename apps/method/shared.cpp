@@ -8,24 +8,6 @@
 
 namespace sv {
 
-SharedRule parse_shared_rule(const std::string& s) {
-  if (s == "relu-product") return SharedRule::ReluProduct;
-  if (s == "signed-product") return SharedRule::SignedProduct;
-  if (s == "min") return SharedRule::Min;
-  if (s == "geomean") return SharedRule::Geomean;
-  throw ValueError("unknown --shared rule '" + s + "' (expected relu-product, signed-product, min or geomean)");
-}
-
-const char* shared_rule_name(SharedRule r) {
-  switch (r) {
-    case SharedRule::ReluProduct: return "relu-product";
-    case SharedRule::SignedProduct: return "signed-product";
-    case SharedRule::Min: return "min";
-    case SharedRule::Geomean: return "geomean";
-  }
-  return "?";
-}
-
 std::vector<double> shared_weights(SharedRule rule, const std::vector<double>& c_o, const std::vector<double>& c_r,
                                    double* l1) {
   SV_CHECK(c_o.size() == c_r.size(), ShapeError, "shared_weights: the two contribution vectors differ in size");

@@ -5,11 +5,14 @@
 #include <string>
 #include <vector>
 
+#include "apps/enum_names.h"
+
 namespace sv {
 
 enum class SharedRule { ReluProduct, SignedProduct, Min, Geomean };
-SharedRule parse_shared_rule(const std::string& s);  // relu-product | signed-product | min | geomean
-const char* shared_rule_name(SharedRule r);
+inline constexpr std::array<EnumName<SharedRule>, 4> kSharedRuleNames{{{"relu-product", SharedRule::ReluProduct}, {"signed-product", SharedRule::SignedProduct}, {"min", SharedRule::Min}, {"geomean", SharedRule::Geomean}}};
+inline SharedRule parse_shared_rule(const std::string& s) { return parse_enum(kSharedRuleNames, s, "--shared rule"); }
+inline const char* shared_rule_name(SharedRule v) { return enum_name(kSharedRuleNames, v); }
 
 // α_i from the contributions of the ooc image c_o and of the reference c_r:
 //   relu-product   relu(c_o) · relu(c_r)       signed-product   c_o · c_r

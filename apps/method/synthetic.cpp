@@ -38,22 +38,6 @@ int64_t last_leaf_index(const std::vector<std::string>& leaves, const std::strin
 
 }  // namespace
 
-SyntheticSource parse_synthetic_source(const std::string& s) {
-  if (s == "auto") return SyntheticSource::Auto;
-  if (s == "logit") return SyntheticSource::Logit;
-  if (s == "fitted") return SyntheticSource::Fitted;
-  throw ValueError("unknown --synthetic-source '" + s + "' (expected logit, fitted or auto)");
-}
-
-const char* synthetic_source_name(SyntheticSource s) {
-  switch (s) {
-    case SyntheticSource::Auto: return "auto";
-    case SyntheticSource::Logit: return "logit";
-    case SyntheticSource::Fitted: return "fitted";
-  }
-  return "?";
-}
-
 std::vector<std::string> leaf_layers(const Module& net) {
   std::vector<std::string> out;
   collect_leaves(net, "", out, nullptr);

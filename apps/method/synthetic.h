@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/enum_names.h"
 #include "apps/method/matrix.h"
 #include "apps/method/readout.h"
 #include "apps/primitives.h"
@@ -19,8 +20,9 @@
 namespace sv {
 
 enum class SyntheticSource { Auto, Logit, Fitted };
-SyntheticSource parse_synthetic_source(const std::string& s);  // auto | logit | fitted
-const char* synthetic_source_name(SyntheticSource s);
+inline constexpr std::array<EnumName<SyntheticSource>, 3> kSyntheticSourceNames{{{"auto", SyntheticSource::Auto}, {"logit", SyntheticSource::Logit}, {"fitted", SyntheticSource::Fitted}}};
+inline SyntheticSource parse_synthetic_source(const std::string& s) { return parse_enum(kSyntheticSourceNames, s, "--synthetic-source"); }
+inline const char* synthetic_source_name(SyntheticSource v) { return enum_name(kSyntheticSourceNames, v); }
 
 // Module paths of the leaf modules of net, in forward (registration) order.
 std::vector<std::string> leaf_layers(const Module& net);

@@ -4,25 +4,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "autodiff/channel_view.h"
 #include "autodiff/dispatch.h"
 #include "backends/cpu/fast.h"
 #include "backends/cpu/fast_parallel.h"
 #include "backends/reference/reference.h"
 
 namespace sv::fast {
-
-namespace {
-// (N, C, R) view of (N,C,H,W) or (N,C)
-struct ChannelView {
-  int64_t N, C, R;
-  int64_t grain_channels(const Parallel& par, int64_t K = 1) const { return par.elements_grain(K * N * R); }
-};
-ChannelView channel_view(const Tensor& x, const char* op) {
-  SV_CHECK(x.ndim() == 4 || x.ndim() == 2, ShapeError,
-           std::string(op) + ": expected (N,C,H,W) or (N,C), got " + shape_str(x.shape()));
-  return {x.dim(0), x.dim(1), x.ndim() == 4 ? x.dim(2) * x.dim(3) : 1};
-}
-}  // namespace
 
 Tensor channel_sum(const Parallel& par, const Tensor& gy) {
   const ChannelView v = channel_view(gy, "channel_sum");
@@ -31,7 +19,7 @@ Tensor channel_sum(const Parallel& par, const Tensor& gy) {
     Tensor s = par.empty({v.C}, gy.dtype());
     const T* G = gy.data<T>();
     T* S = s.data<T>();
-    parallel_for(par, v.C, v.grain_channels(par), [&](int64_t c0, int64_t c1) {
+    parallel_for(par, v.C, par.elements_grain(v.N * v.R), [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
         double acc = 0;
         for (int64_t n = 0; n < v.N; ++n) {
@@ -79,7 +67,7 @@ Tensor batchnorm_train_forward(const Parallel& par, const Tensor& x, const Tenso
     Tensor y = par.empty(x.shape(), x.dtype());
     const T *X = x.data<T>(), *Gm = gamma.data<T>(), *Bt = beta.data<T>();
     T *XH = xhat.data<T>(), *Y = y.data<T>();
-    parallel_for(par, v.C, v.grain_channels(par), [&](int64_t c0, int64_t c1) {
+    parallel_for(par, v.C, par.elements_grain(v.N * v.R), [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
         double s = 0, ss = 0;
         for (int64_t n = 0; n < v.N; ++n)
@@ -120,7 +108,7 @@ Tensor batchnorm_train_backward(const Parallel& par, const Tensor& gy, const Ten
     gbeta = par.zeros({v.C}, gy.dtype());
     const T *G = gy.data<T>(), *XH = xhat.data<T>(), *Gm = gamma.data<T>(), *IS = invstd.data<T>();
     T *GX = gx.data<T>(), *GG = ggamma.data<T>(), *GB = gbeta.data<T>();
-    parallel_for(par, v.C, v.grain_channels(par, K), [&](int64_t c0, int64_t c1) {
+    parallel_for(par, v.C, par.elements_grain(K * v.N * v.R), [&](int64_t c0, int64_t c1) {
       for (int64_t k = 0; k < K; ++k)
         for (int64_t c = c0; c < c1; ++c) {
           const T* Gk = G + k * block;

@@ -9,21 +9,12 @@
 // reading xhat at the index within its block (never copied K times).
 #include "backends/cuda/channel_reduce.cuh"
 #include "backends/cuda/map4.cuh"
+#include "autodiff/channel_view.h"
 #include "autodiff/relu_rule.h"
 
 namespace sv::cuda {
 
 namespace {
-
-// (N, C, R) view of (N,C,H,W) or (N,C)
-struct ChannelView {
-  int64_t N, C, R;
-};
-ChannelView channel_view(const Tensor& x, const char* op) {
-  SV_CHECK(x.ndim() == 4 || x.ndim() == 2, ShapeError,
-           std::string(op) + ": expected (N,C,H,W) or (N,C), got " + shape_str(x.shape()));
-  return {x.dim(0), x.dim(1), x.ndim() == 4 ? x.dim(2) * x.dim(3) : 1};
-}
 
 void check_per_channel(const CudaBackend& be, const Tensor& v, int64_t C, const char* op, const char* what) {
   be.check_cuda_f32(v, op, what);

@@ -331,9 +331,7 @@ Tensor CudaBackend::conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in
                                          const Conv2dParams& p) {
   check_conv_operand(*this, gy_in, "conv2d backward", "gradient");
   check_conv_operand(*this, w_in, "conv2d backward", "weight");
-  const Shape ys = conv2d_out_shape(x_shape, w_in.shape(), p);
-  SV_CHECK(gy_in.shape() == ys, ShapeError,
-           "conv2d backward: gradient " + shape_str(gy_in.shape()) + " does not match output " + shape_str(ys));
+  const Shape ys = conv2d_grad_shape(gy_in.shape(), x_shape, w_in.shape(), p);
   Tensor gy = aligned_operand(*this, gy_in), w = aligned_operand(*this, w_in);
   Tensor gx = empty(x_shape, DType::F32);
   const int64_t N = x_shape[0], step = images_per_call(x_shape, ys);
@@ -357,9 +355,7 @@ Tensor CudaBackend::conv2d_backward_filter(const Tensor& x_in, const Tensor& gy_
                                            const Conv2dParams& p) {
   check_conv_operand(*this, x_in, "conv2d backward", "input");
   check_conv_operand(*this, gy_in, "conv2d backward", "gradient");
-  const Shape ys = conv2d_out_shape(x_in.shape(), w_shape, p);
-  SV_CHECK(gy_in.shape() == ys, ShapeError,
-           "conv2d backward: gradient " + shape_str(gy_in.shape()) + " does not match output " + shape_str(ys));
+  const Shape ys = conv2d_grad_shape(gy_in.shape(), x_in.shape(), w_shape, p);
   Tensor x = aligned_operand(*this, x_in), gy = aligned_operand(*this, gy_in);
   Tensor gw = empty(w_shape, DType::F32);
   const int64_t N = x.dim(0), step = images_per_call(x.shape(), ys);

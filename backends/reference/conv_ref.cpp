@@ -49,9 +49,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
 }
 
 Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_shape, const Conv2dParams& p) {
-  Shape ys = conv2d_out_shape(x_shape, w.shape(), p);
-  SV_CHECK(gy.shape() == ys, ShapeError,
-           "conv2d backward: gradient " + shape_str(gy.shape()) + " does not match output " + shape_str(ys));
+  const Shape ys = conv2d_grad_shape(gy.shape(), x_shape, w.shape(), p);
   return dispatch_float(gy, "conv2d", [&](auto t) {
     using T = decltype(t);
     Tensor gx = Tensor::zeros(x_shape, gy.dtype());
@@ -69,9 +67,7 @@ Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_sh
 }
 
 Tensor conv2d_backward_filter(const Tensor& x, const Tensor& gy, const Shape& w_shape, const Conv2dParams& p) {
-  Shape ys = conv2d_out_shape(x.shape(), w_shape, p);
-  SV_CHECK(gy.shape() == ys, ShapeError,
-           "conv2d backward: gradient " + shape_str(gy.shape()) + " does not match output " + shape_str(ys));
+  const Shape ys = conv2d_grad_shape(gy.shape(), x.shape(), w_shape, p);
   return dispatch_float(x, "conv2d", [&](auto t) {
     using T = decltype(t);
     Tensor gw = Tensor::zeros(w_shape, x.dtype());

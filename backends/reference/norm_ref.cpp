@@ -2,22 +2,11 @@
 // train-mode batchnorm forward and backward side by side.
 #include <cmath>
 
+#include "autodiff/channel_view.h"
 #include "autodiff/dispatch.h"
 #include "backends/reference/reference.h"
 
 namespace sv::ref {
-
-namespace {
-// (N, C, rest) view of (N,C,H,W) or (N,C)
-struct ChannelView {
-  int64_t N, C, R;
-};
-ChannelView channel_view(const Tensor& x, const char* op) {
-  SV_CHECK(x.ndim() == 4 || x.ndim() == 2, ShapeError,
-           std::string(op) + ": expected (N,C,H,W) or (N,C), got " + shape_str(x.shape()));
-  return {x.dim(0), x.dim(1), x.ndim() == 4 ? x.dim(2) * x.dim(3) : 1};
-}
-}  // namespace
 
 Tensor channel_sum(const Tensor& gy) {
   ChannelView v = channel_view(gy, "channel_sum");
