@@ -14,6 +14,7 @@
 #     result again equals the single-process run.
 # The cluster goes down on any exit. Exit 77 (ctest: skipped) where Slurm or munge is not
 # installed. Usage: tests/slurm/test_cluster.sh   (ctest runs it: slurm_cluster)
+# Environment: SLURM_TEST_TIMEOUT (seconds per wait, default 60), SLURM_KEEP=1 (keep the folder).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -32,7 +33,7 @@ fi
 body() {
   set -euo pipefail
   # shellcheck disable=SC2031  # with_cluster exports it for this function
-  local dir=$SLURM_TEST_DIR T=${SLURM_TEST_TIMEOUT:-30}
+  local dir=$SLURM_TEST_DIR T=${SLURM_TEST_TIMEOUT:-60}
   fail() { echo "FAIL: $*" >&2; squeue -h -r -t all -o '%i %T %r' >&2 || true; exit 1; }
 
   # The toy stage: `stage.sh shard` writes shard SLURM_ARRAY_TASK_ID of
