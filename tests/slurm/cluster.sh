@@ -253,7 +253,10 @@ with_cluster() {
     trap _cl_finish EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
-    cluster_up "$dir" >/dev/null || exit 1
+    # A cluster that cannot start here (no daemons allowed, no loopback, ...) says why and
+    # exits with SLURM_UP_FAILED_RC (default 1; the ctest passes 77, "skipped"): that is a fact
+    # about the environment, while a wrong result after a good start always fails.
+    cluster_up "$dir" >/dev/null || { echo "cluster.sh: the cluster did not come up (logs above)" >&2; exit "${SLURM_UP_FAILED_RC:-1}"; }
     _cl_up=1
     # A watchdog outside this process tree (double fork, own session): should this shell be
     # killed outright (SIGKILL, e.g. a ctest timeout), it takes the cluster down.
