@@ -39,6 +39,10 @@ struct Pool2dParams {
 // Output sizes, shared by all backends (they also validate the parameters).
 Shape conv2d_out_shape(const Shape& x, const Shape& w, const Conv2dParams& p);  // x (N,C,H,W), w (O,C/g,kh,kw)
 Shape pool2d_out_shape(const Shape& x, const Pool2dParams& p, const char* op);
+// K of a K-stacked gradient g of a saved tensor m (see "K-tiling" above): g must be m's
+// shape with dim 0 multiplied by K, not merely as many elements; an empty m (an empty
+// batch) takes an empty g, K = 1. Else a ShapeError naming op and both shapes.
+int64_t stacked_copies(const Shape& g, const Shape& m, const char* op);
 
 class Backend {
  public:
