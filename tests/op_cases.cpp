@@ -462,7 +462,8 @@ void dense_cases(std::vector<OpCase>& t) {
   };
   for (const Lin& l : {Lin{1, 1, 1, true, true}, Lin{3, 5, 4, true, true}, Lin{1, 7, 2, false, true},
                        Lin{3, 7, 5, true, false}, Lin{70, 33, 19, false, false}, Lin{37, 64, 101, true, false},
-                       Lin{300, 128, 200, true, false}, Lin{1, 2048, 1000, true, false}, Lin{8, 33, 17, false, false},
+                       Lin{300, 128, 200, true, false}, Lin{1, 2048, 1000, true, false}, Lin{1, 2048, 1000, false, false},
+                       Lin{3, 7, 5, false, false}, Lin{8, 33, 17, true, false}, Lin{8, 33, 17, false, false},
                        Lin{0, 6, 4, true, false}}) {
     OpCase c;
     c.op = "linear";
