@@ -30,6 +30,7 @@
 
 namespace {
 using sv::bench::randn;
+using sv::bench::mixed_error;
 using sv::Conv2dParams;
 using sv::Shape;
 using sv::Tensor;
@@ -50,14 +51,6 @@ void set_rates(benchmark::State& state, double flops, double cpu_seconds) {
 }
 
 // max |a - b| / (atol + rtol |b|)
-double mixed_error(const Tensor& a, const Tensor& b, double atol, double rtol) {
-  double worst = 0;
-  const float *A = a.data<float>(), *B = b.data<float>();
-  for (int64_t i = 0; i < a.numel(); ++i)
-    worst = std::max(worst, std::abs(static_cast<double>(A[i]) - B[i]) / (atol + rtol * std::abs(B[i])));
-  return worst;
-}
-
 // One convolution of ResNet-50 (torchvision v1.5: the stride sits in the 3x3).
 struct ConvShape {
   const char* name;

@@ -40,6 +40,7 @@
 #include "apps/primitives.h"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/factory.h"
+#include "tests/tensor_compare.h"
 #include "weights/model.h"
 
 namespace sv {
@@ -91,14 +92,6 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-Tensor random(const Shape& s, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> nd(0.f, 1.f);
-  Tensor t = Tensor::empty(s, DType::F32);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = nd(rng);
-  return t;
-}
-
 std::unique_ptr<Module> resnet50() {
   if (const char* path = std::getenv("SHAREDVIS_RESNET50"); path && *path) return load_model(path).net;
   auto net = build_arch("resnet50", 1000, 3);
@@ -119,15 +112,6 @@ Tensor vjp(Backend& be, Module& net, const Tensor& x, const Tensor& cot) {
   Var in = g.input(x, true);
   net.forward(in, fw);
   return g.vjp(fw.captured(), cot, {in})[0];
-}
-
-double rel_err(const Tensor& a, const Tensor& b) {
-  double d = 0, n = 0;
-  for (int64_t i = 0; i < b.numel(); ++i) {
-    d += (a.item(i) - b.item(i)) * (a.item(i) - b.item(i));
-    n += b.item(i) * b.item(i);
-  }
-  return std::sqrt(d / std::max(n, 1e-300));
 }
 
 struct Timing {
@@ -179,31 +163,31 @@ int run(int argc, char** argv) {
   Module& net = *model.net;
   // ---- validate: features on CPU vs GPU (one small image), before moving the weights
   const int vsize = 64;
-  Tensor xv = random({1, 3, vsize, vsize}, 1);
+  Tensor xv = test::randn({1, 3, vsize, vsize}, 1, DType::F32);
   auto cpu = make_cpu_backend(false);
   Tensor fc = features(*cpu, net, xv);
   net.to(*gpu);
   Tensor fg = gpu->download(features(*gpu, net, xv));
-  const double e_feat = rel_err(fg, fc);
+  const double e_feat = test::rel_l2_error(fg, fc);
   std::printf("validate features (1x3x%dx%d) vs cpu: relative error %.2e\n", vsize, vsize, e_feat);
   const double feat_tol = opt.tf32 ? 2e-2 : 1e-4;
   SV_CHECK(e_feat <= feat_tol, Error, "GPU features disagree with the CPU backend");
 
   // ---- validate: rows of the K-stacked vjp equal single-cotangent vjps
-  Tensor xj = random({a.vjp_batch, 3, a.size, a.size}, 2);
-  Tensor cot = random({a.k, a.vjp_batch, 2048, 1, 1}, 3);
+  Tensor xj = test::randn({a.vjp_batch, 3, a.size, a.size}, 2, DType::F32);
+  Tensor cot = test::randn({a.k, a.vjp_batch, 2048, 1, 1}, 3, DType::F32);
   Tensor xj_d = gpu->upload(xj), cot_d = gpu->upload(cot);
   Tensor all = gpu->download(vjp(*gpu, net, xj_d, cot_d));
   double e_vjp = 0;
   for (int64_t k : {int64_t(0), int64_t(a.k - 1)}) {
     Tensor one = gpu->download(vjp(*gpu, net, xj_d, gpu->upload(cot.slice0(k, k + 1).clone())));
-    e_vjp = std::max(e_vjp, rel_err(all.slice0(k, k + 1), one));
+    e_vjp = std::max(e_vjp, test::rel_l2_error(all.slice0(k, k + 1), one));
   }
   std::printf("validate vjp (K=%d) rows vs single-cotangent vjps: relative error %.2e\n", a.k, e_vjp);
   SV_CHECK(e_vjp <= (opt.tf32 ? 2e-2 : 1e-4), Error, "K-stacked vjp disagrees with single-cotangent vjps");
 
   // ---- time, with the options given and with each variant's
-  Tensor xf = gpu->upload(random({a.batch, 3, a.size, a.size}, 4));
+  Tensor xf = gpu->upload(test::randn({a.batch, 3, a.size, a.size}, 4, DType::F32));
   const double gflop_img = 2 * 4.09 * (a.size * a.size) / (224.0 * 224.0);  // resnet50 to layer4, 2 x GMAC
   // Each configuration on a backend of its own, as a process that runs only that workload.
   auto time_model = [&](const CudaOptions& o, const std::string& label) {
@@ -245,8 +229,8 @@ int run(int argc, char** argv) {
   net.to(*gpu);
 
   // IG: the primitive as the CLI and explain call it (host tensors in and out).
-  Tensor xi = random({a.ig_batch, 3, a.size, a.size}, 5);
-  Tensor gi = random({a.ig_k, a.ig_batch, 2048}, 6);
+  Tensor xi = test::randn({a.ig_batch, 3, a.size, a.size}, 5, DType::F32);
+  Tensor gi = test::randn({a.ig_k, a.ig_batch, 2048}, 6, DType::F32);
   Tensor zero = Tensor::zeros(xi.shape());
   auto ig = [&] {
     return integrated_gradients(model, *gpu, "layer4", Pool::Avg, xi, gi, zero, a.ig_steps, IgRule::GaussLegendre, 64);

@@ -109,19 +109,10 @@ struct Setup {
 };
 
 // max |a - b| / (atol + rtol |b|) over both tensors
-double mixed_error(const Tensor& a, const Tensor& b) {
-  double worst = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    const double x = a.data<float>()[i], y = b.data<float>()[i];
-    worst = std::max(worst, std::abs(x - y) / (1e-6 + 1e-3 * std::abs(y)));
-  }
-  return worst;
-}
-
 // Argument: threads of the backend (0: all).
 void BM_MultiOutput(benchmark::State& state, bool stacked) {
   Setup s(static_cast<int>(state.range(0)));
-  const double err = mixed_error(s.multi(), s.separate());
+  const double err = sv::bench::mixed_error(s.multi(), s.separate(), 1e-6, 1e-3);
   if (err > 1.0) {
     state.SkipWithError(("K-stacked and separate gradients differ, mixed error " + std::to_string(err)).c_str());
     return;

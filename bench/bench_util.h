@@ -1,19 +1,18 @@
-// Helpers shared by the benchmark files.
+// Helpers shared by the benchmark files: the tests' generators and error metrics.
 #pragma once
 #include <cstdint>
-#include <random>
 
 #include "autodiff/tensor.h"
+#include "tests/tensor_compare.h"
 
 namespace sv::bench {
 
-// float32 normal samples with the given standard deviation, reproducible from the seed.
+// float32 normal samples with the given standard deviation, reproducible from the seed
+// (the tests' generator, tests/tensor_compare.h).
 inline Tensor randn(const Shape& s, uint64_t seed, double scale = 1.0) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> nd(0.0, scale);
-  Tensor t = Tensor::empty(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(nd(rng));
-  return t;
+  return test::randn(s, seed, DType::F32, scale);
 }
+using test::mixed_error;
+using test::rel_l2_error;
 
 }  // namespace sv::bench

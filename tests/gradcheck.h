@@ -10,6 +10,7 @@
 
 #include "backends/factory.h"
 #include "layers/ops.h"
+#include "tests/tensor_compare.h"
 #ifdef SHAREDVIS_HAVE_CUDA
 #include "backends/cuda/cuda_backend.h"
 #endif
@@ -70,88 +71,56 @@ inline std::unique_ptr<Backend> make_test_gpu() {
 #endif
 }
 
-inline Tensor randn(const Shape& s, uint64_t seed, DType dt = DType::F64, double scale = 1.0) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> nd(0.0, scale);
-  Tensor t = Tensor::empty(s, DType::F64);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<double>()[i] = nd(rng);
-  return t.to(dt);
-}
-
-inline double dot(const Tensor& a, const Tensor& b) {
-  double s = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) s += a.item(i) * b.item(i);
-  return s;
-}
-
-// max over elements of |a - b| / (atol + rtol * |b|); <= 1 means "close".
-inline double mixed_error(const Tensor& a, const Tensor& b, double atol, double rtol) {
-  EXPECT_EQ(a.numel(), b.numel());
-  double worst = 0;
-  for (int64_t i = 0; i < a.numel(); ++i)
-    worst = std::max(worst, std::abs(a.item(i) - b.item(i)) / (atol + rtol * std::abs(b.item(i))));
-  return worst;
-}
-
-// Normal samples with |x| > margin (rejection sampling): no value sits near a ReLU kink.
-inline Tensor randn_away_from_zero(const Shape& s, uint64_t seed, double margin) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> nd(0.0, 1.0);
-  Tensor t = Tensor::empty(s, DType::F64);
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    double v = nd(rng);
-    while (std::abs(v) <= margin) v = nd(rng);
-    t.data<double>()[i] = v;
-  }
-  return t;
-}
-
-// The values (i - n/2) * spacing for i < n in a random order: every two elements differ by
-// at least `spacing`, so every max-pool window has a unique maximum by that margin.
-inline Tensor distinct_values(const Shape& s, uint64_t seed, double spacing = 0.01) {
-  Tensor t = Tensor::empty(s, DType::F64);
-  const int64_t n = t.numel();
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), std::mt19937_64(seed));
-  for (int64_t i = 0; i < n; ++i) t.data<double>()[i] = static_cast<double>(order[i] - n / 2) * spacing;
-  return t;
-}
-
 #define EXPECT_CLOSE(a, b, atol, rtol) EXPECT_LE(::sv::test::mixed_error((a), (b), (atol), (rtol)), 1.0)
 
 using GraphFn = std::function<Var(Graph&, const std::vector<Var>&)>;
 
-// Checks d<v, f(x)>/dx_j from the graph's vjp against central differences for every
-// element of every input (float64, on the CPU reference backend or the fast one).
-inline void gradcheck(const GraphFn& f, const std::vector<Tensor>& inputs, double h = 1e-6, double atol = 1e-7,
-                      double rtol = 1e-5, uint64_t seed = 7, bool reference = true) {
-  auto be = make_cpu_backend(reference);
-  Graph g(*be);
+// Checks the graph's vjp with K cotangents v_k, d<v_k, f(x)>/dx_j, against central
+// differences for every element of every input (float64, on `be`): each perturbed f(x +- h)
+// serves all K rows. Returns the largest mixed error (<= 1 passes; EXPECTed here too).
+inline double gradcheck_on(Backend& be, const GraphFn& f, const std::vector<Tensor>& inputs, int64_t K = 1,
+                           double h = 1e-6, double atol = 1e-7, double rtol = 1e-5, uint64_t seed = 7) {
+  Graph g(be);
   std::vector<Var> vars;
-  for (const Tensor& t : inputs) vars.push_back(g.input(t, true));
+  for (const Tensor& t : inputs) vars.push_back(g.input(be.upload(t.clone()), true));
   Var y = f(g, vars);
-  Tensor v = randn(y.shape(), seed);
   Shape ks = y.shape();
-  ks.insert(ks.begin(), 1);
-  std::vector<Tensor> grads = g.vjp(y, v.reshape(ks), vars);
+  ks.insert(ks.begin(), K);
+  const Tensor v = randn(ks, seed);  // (K, *y.shape); for K = 1 the values of randn(y.shape, seed)
+  std::vector<Tensor> grads = g.vjp(y, be.upload(v.clone()), vars);
+  double worst = 0;
   for (size_t j = 0; j < inputs.size(); ++j) {
-    Tensor num = Tensor::zeros(inputs[j].shape(), DType::F64);
-    for (int64_t i = 0; i < inputs[j].numel(); ++i) {
-      double fx[2];
+    const int64_t n = inputs[j].numel();
+    Tensor num = Tensor::zeros({K, n}, DType::F64);
+    for (int64_t i = 0; i < n; ++i) {
+      Tensor fx[2];
       for (int s = 0; s < 2; ++s) {
         std::vector<Tensor> xs;
         for (const Tensor& t : inputs) xs.push_back(t.clone());
         xs[j].data<double>()[i] += s == 0 ? h : -h;
-        Graph gi(*be, false);
+        Graph gi(be, false);
         std::vector<Var> vi;
-        for (const Tensor& t : xs) vi.push_back(gi.input(t));
-        fx[s] = dot(f(gi, vi).value, v);
+        for (const Tensor& t : xs) vi.push_back(gi.input(be.upload(t)));
+        fx[s] = be.download(f(gi, vi).value);
       }
-      num.data<double>()[i] = (fx[0] - fx[1]) / (2 * h);
+      for (int64_t k = 0; k < K; ++k) {
+        const Tensor vk = v.slice0(k, k + 1);
+        num.data<double>()[k * n + i] = (dot(fx[0], vk) - dot(fx[1], vk)) / (2 * h);
+      }
     }
-    EXPECT_CLOSE(grads[j].reshape(inputs[j].shape()), num, atol, rtol) << "input " << j;
+    const Tensor got = be.download(grads[j]).reshape({K, n});
+    const double e = mixed_error(got, num, atol, rtol);
+    EXPECT_LE(e, 1.0) << "input " << j << " on " << be.name();
+    worst = std::max(worst, e);
   }
+  return worst;
+}
+
+// gradcheck_on the CPU reference backend (reference) or the fast one, one cotangent.
+inline void gradcheck(const GraphFn& f, const std::vector<Tensor>& inputs, double h = 1e-6, double atol = 1e-7,
+                      double rtol = 1e-5, uint64_t seed = 7, bool reference = true) {
+  auto be = make_cpu_backend(reference);
+  gradcheck_on(*be, f, inputs, 1, h, atol, rtol, seed);
 }
 
 }  // namespace sv::test

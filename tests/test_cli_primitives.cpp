@@ -13,24 +13,15 @@
 #include "apps/io/npy.h"
 #include "apps/primitives.h"
 #include "backends/factory.h"
+#include "tests/tensor_compare.h"
 
 namespace sv {
 namespace {
 
 namespace fs = std::filesystem;
+using test::normalized_error;
 
 const std::string kFixtures = std::string(SHAREDVIS_SOURCE_DIR) + "/tests/fixtures/primitives/";
-
-double rel_err(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  if (a.numel() != b.numel()) return INFINITY;
-  double m = 0, s = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    m = std::max(m, std::abs(a.item(i) - b.item(i)));
-    s = std::max(s, std::abs(b.item(i)));
-  }
-  return m / std::max(s, 1e-30);
-}
 
 class CliTest : public ::testing::Test {
  protected:
@@ -102,7 +93,7 @@ TEST_F(CliTest, FeaturesFromNpyAndFromImages) {
   const Tensor f = read_npy(path("f.npy"));
   Model m = load_model(model());
   auto be = make_cpu_backend();
-  EXPECT_LE(rel_err(f, features(m, *be, "layer4", Pool::Max, read_npy(kFixtures + "x.npy"))), 1e-6);
+  EXPECT_LE(normalized_error(f, features(m, *be, "layer4", Pool::Max, read_npy(kFixtures + "x.npy"))), 1e-6);
   EXPECT_EQ(f.shape(), (Shape{2, 512}));
 
   // Two image files: the model's eval transform, then the same features as in-process.
@@ -116,7 +107,7 @@ TEST_F(CliTest, FeaturesFromNpyAndFromImages) {
             0)
       << o;
   const Tensor xi = load_images({path("a.png"), path("b.bmp")}, m.info);
-  EXPECT_LE(rel_err(read_npy(path("fi.npy")), features(m, *be, "fc", Pool::Avg, xi)), 1e-6);
+  EXPECT_LE(normalized_error(read_npy(path("fi.npy")), features(m, *be, "fc", Pool::Avg, xi)), 1e-6);
 }
 
 TEST_F(CliTest, KBatchedVjpMatchesPyTorch) {
@@ -127,7 +118,7 @@ TEST_F(CliTest, KBatchedVjpMatchesPyTorch) {
             0)
       << o;
   EXPECT_NE(o.find("(3, 2, 3, 32, 32)"), std::string::npos) << o;
-  EXPECT_LE(rel_err(read_npy(path("v.npy")), read_npy(kFixtures + "vjp_expected.npy")), 1e-4);
+  EXPECT_LE(normalized_error(read_npy(path("v.npy")), read_npy(kFixtures + "vjp_expected.npy")), 1e-4);
   // G (N, D) -> (N, C, H, W): the first of the K cotangents.
   Tensor g0 = read_npy(kFixtures + "vjp_G.npy").slice0(0, 1).reshape({2, 256}).clone();
   write_npy(path("g0.npy"), g0);
@@ -138,7 +129,7 @@ TEST_F(CliTest, KBatchedVjpMatchesPyTorch) {
       << o;
   const Tensor v0 = read_npy(path("v0.npy"));
   EXPECT_EQ(v0.shape(), (Shape{2, 3, 32, 32}));
-  EXPECT_LE(rel_err(v0, read_npy(kFixtures + "vjp_expected.npy").slice0(0, 1).reshape({2, 3, 32, 32})), 1e-4);
+  EXPECT_LE(normalized_error(v0, read_npy(kFixtures + "vjp_expected.npy").slice0(0, 1).reshape({2, 3, 32, 32})), 1e-4);
 }
 
 TEST_F(CliTest, IntegratedGradientsMatchPyTorch) {
@@ -148,7 +139,7 @@ TEST_F(CliTest, IntegratedGradientsMatchPyTorch) {
                 o),
             0)
       << o;
-  EXPECT_LE(rel_err(read_npy(path("ig.npy")), read_npy(kFixtures + "ig_expected.npy")), 1e-3);
+  EXPECT_LE(normalized_error(read_npy(path("ig.npy")), read_npy(kFixtures + "ig_expected.npy")), 1e-3);
   EXPECT_NE(o.find("32 gausslegendre steps, baseline zero"), std::string::npos) << o;
   EXPECT_NE(o.find("completeness gap"), std::string::npos) << o;
   EXPECT_NE(o.find("image 1: "), std::string::npos) << o;
@@ -188,7 +179,7 @@ TEST_F(CliTest, ChunkedResultsEqualWholeOnes) {
         << o;
     const Tensor a = read_npy(path("whole.npy")), b = read_npy(path("chunked.npy"));
     ASSERT_EQ(a.shape(), b.shape()) << cmd;
-    EXPECT_LE(rel_err(b, a), 1e-5) << cmd;
+    EXPECT_LE(normalized_error(b, a), 1e-5) << cmd;
   }
 }
 
@@ -199,7 +190,7 @@ TEST_F(CliTest, JacobianMatchesPyTorch) {
                 o),
             0)
       << o;
-  EXPECT_LE(rel_err(read_npy(path("j.npy")), read_npy(kFixtures + "jac_layer2_expected.npy")), 1e-4);
+  EXPECT_LE(normalized_error(read_npy(path("j.npy")), read_npy(kFixtures + "jac_layer2_expected.npy")), 1e-4);
 }
 
 TEST_F(CliTest, BadInputsFailCleanly) {

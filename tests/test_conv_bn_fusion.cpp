@@ -14,12 +14,6 @@
 namespace sv::test {
 
 namespace {
-double max_abs(const Tensor& t) {
-  double m = 1e-300;
-  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::abs(t.item(i)));
-  return m;
-}
-
 // A batchnorm's folded map with scales of both signs and away from 1.
 void random_affine(int64_t C, uint64_t seed, Tensor& a, Tensor& c) {
   a = randn({C}, seed, DType::F64, 0.8);

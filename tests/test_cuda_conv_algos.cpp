@@ -28,16 +28,6 @@ struct Shapes {
   Conv2dParams p;
 };
 
-double max_err(const Tensor& got, const Tensor& ref) {
-  double m = 0, e = 0;
-  for (int64_t i = 0; i < ref.numel(); ++i) m = std::max(m, std::abs(ref.item(i)));
-  for (int64_t i = 0; i < ref.numel(); ++i) {
-    const double d = std::abs(got.item(i) - ref.item(i));
-    e = std::isnan(d) ? INFINITY : std::max(e, d);
-  }
-  return e / std::max(m, 1e-30);
-}
-
 // One kind of convolution (0 forward, 1 backward data, 2 backward filter) with one algorithm
 // and math mode; the error against ref, or a negative number when cuDNN does not support it.
 double run_algo(cudnnHandle_t h, int kind, int algo, cudnnMathType_t math, const Shapes& s, const Shape& ys,
@@ -82,7 +72,7 @@ double run_algo(cudnnHandle_t h, int kind, int algo, cudnnMathType_t math, const
   if (wsp) cudaFree(wsp);
   cudaGetLastError();
   if (st != CUDNN_STATUS_SUCCESS || e != cudaSuccess) return -1;
-  return max_err(got, ref);
+  return normalized_error(got, ref);
 }
 #endif
 

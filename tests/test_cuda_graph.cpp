@@ -91,12 +91,6 @@ struct TinyResnet {
   }
 };
 
-double max_abs(const Tensor& t) {
-  double m = 0;
-  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::abs(t.item(i)));
-  return m;
-}
-
 // |gpu - ref| <= 1e-4 * max|ref| + 1e-4 * |ref| (cuDNN may choose FFT or Winograd algorithms)
 void expect_close(Backend& gpu, const Tensor& got, const Tensor& ref, const std::string& what) {
   Tensor g = gpu.download(got);

@@ -58,15 +58,6 @@ Result run(Backend& be, Module& net, const Tensor& x, const Tensor& cot) {
   return r;
 }
 
-double rel_norm_error(const Tensor& a, const Tensor& b) {
-  double d = 0, n = 0;
-  for (int64_t i = 0; i < b.numel(); ++i) {
-    d += (a.item(i) - b.item(i)) * (a.item(i) - b.item(i));
-    n += b.item(i) * b.item(i);
-  }
-  return std::sqrt(d / std::max(n, 1e-300));
-}
-
 class CudaResnet50 : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -91,14 +82,14 @@ TEST_F(CudaResnet50, FeaturesAndVjpMatchCpu) {
 
   ASSERT_EQ(got.features.shape(), (Shape{1, 2048, 7, 7}));
   ASSERT_EQ(got.vjp.shape(), (Shape{2, 1, 3, 224, 224}));
-  const double cpu_vjp_error = rel_norm_error(cpu32.vjp, truth.vjp);
-  EXPECT_LE(rel_norm_error(got.features, truth.features), 1e-4);
-  EXPECT_LE(rel_norm_error(cpu32.features, truth.features), 1e-4);
-  EXPECT_LE(rel_norm_error(got.vjp, truth.vjp), 3 * cpu_vjp_error + 1e-4)
+  const double cpu_vjp_error = rel_l2_error(cpu32.vjp, truth.vjp);
+  EXPECT_LE(rel_l2_error(got.features, truth.features), 1e-4);
+  EXPECT_LE(rel_l2_error(cpu32.features, truth.features), 1e-4);
+  EXPECT_LE(rel_l2_error(got.vjp, truth.vjp), 3 * cpu_vjp_error + 1e-4)
       << "the CPU's float32 vjp is " << cpu_vjp_error << " from float64";
   EXPECT_LE(cpu_vjp_error, 2e-2) << "float32 vs float64 on the CPU";
   // The two cotangents give different gradients (the K blocks are not copies).
-  EXPECT_GT(rel_norm_error(got.vjp.slice0(0, 1), got.vjp.slice0(1, 2)), 1e-2);
+  EXPECT_GT(rel_l2_error(got.vjp.slice0(0, 1), got.vjp.slice0(1, 2)), 1e-2);
 }
 
 }  // namespace

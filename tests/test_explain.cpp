@@ -27,20 +27,13 @@
 #include "backends/factory.h"
 #include "weights/models/archs.h"
 #include "weights/safetensors.h"
+#include "tests/tensor_compare.h"
 
 namespace sv::test {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-Tensor randn_t(const Shape& s, uint64_t seed, DType dt = DType::F64) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> nd(0.0, 1.0);
-  Tensor t = Tensor::empty(s, DType::F64);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<double>()[i] = nd(rng);
-  return t.to(dt);
-}
 
 // conv(2->4, pad 1) - bn - relu - conv(4->5, stride 2) - relu - fc; float64; input (N, 2, 6, 6).
 Model small_model() {
@@ -65,7 +58,7 @@ Model small_model() {
   net->add("fc", std::make_unique<Linear>(5 * 3 * 3, 6));
   m.net = std::move(net);
   uint64_t seed = 21;
-  for (auto& [name, p] : m.net->state()) p->value = randn_t(p->value.shape(), seed++);
+  for (auto& [name, p] : m.net->state()) p->value = randn(p->value.shape(), seed++);
   static_cast<BatchNorm2d*>(m.net->child("bn1"))->running_var.value =
       Tensor::from_vector(std::vector<double>{0.5, 0.75, 1.0, 1.25}, {4});
   return m;
@@ -90,7 +83,7 @@ Tensor image_of(const Tensor& x, int64_t i) { return x.slice0(i, i + 1).clone();
 TEST(Saliency, EqualsFiniteDifferenceOfSharedResponse) {
   Model m = small_model();
   auto be = make_cpu_backend(true);
-  const Tensor x = randn_t({3, 2, 6, 6}, 5);
+  const Tensor x = randn({3, 2, 6, 6}, 5);
   for (Pool pool : {Pool::Avg, Pool::Max, Pool::None}) {
     const std::string layer = "relu2";
     const Mat phi = mat_from_tensor(features(m, *be, layer, pool, x));
@@ -111,7 +104,7 @@ TEST(Saliency, EqualsFiniteDifferenceOfSharedResponse) {
     ASSERT_EQ(r.saliency.size(), 2u);
     for (int j = 0; j < 2; ++j) {
       const int64_t img = j == 0 ? 0 : 2;
-      const Tensor v = randn_t({1, 2, 6, 6}, 40 + j);
+      const Tensor v = randn({1, 2, 6, 6}, 40 + j);
       const Tensor x0 = image_of(x, img);
       const double h = 1e-5;
       Tensor xp = x0.clone(), xm = x0.clone();
@@ -133,7 +126,7 @@ TEST(Saliency, PackingManyCotangentsMatchesOneAtATime) {
   // same maps; images carry different numbers of cotangents.
   Model m = small_model();
   auto be = make_cpu_backend(true);
-  const Tensor x = randn_t({3, 2, 6, 6}, 7);
+  const Tensor x = randn({3, 2, 6, 6}, 7);
   const std::string layer = "relu2";
   const Mat phi = mat_from_tensor(features(m, *be, layer, Pool::Avg, x));
   const Standardizer st = fit_standardizer(phi, {0, 1, 2});
@@ -175,7 +168,7 @@ TEST(Saliency, PackingManyCotangentsMatchesOneAtATime) {
 TEST(Saliency, IntegratedGradientsCompleteness) {
   Model m = small_model();
   auto be = make_cpu_backend(true);
-  const Tensor x = randn_t({2, 2, 6, 6}, 9);
+  const Tensor x = randn({2, 2, 6, 6}, 9);
   const std::string layer = "relu2";
   const Mat phi = mat_from_tensor(features(m, *be, layer, Pool::Avg, x));
   const Standardizer st = fit_standardizer(phi, {0, 1});

@@ -18,24 +18,13 @@
 #include "backends/factory.h"
 #include "weights/model.h"
 #include "weights/safetensors.h"
+#include "tests/tensor_compare.h"
 
 namespace sv::test {
 namespace {
 
 std::string fixture_path(const std::string& file) {
   return std::string(SHAREDVIS_SOURCE_DIR) + "/tests/fixtures/" + file;
-}
-
-double normalized_error(const Tensor& got, const Tensor& want) {
-  EXPECT_EQ(got.shape(), want.shape());
-  if (got.shape() != want.shape()) return INFINITY;
-  std::vector<float> a = got.to_vector(), b = want.to_vector();
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(static_cast<double>(a[i]) - b[i]));
-    scale = std::max(scale, std::abs(static_cast<double>(b[i])));
-  }
-  return std::isnan(diff) ? INFINITY : diff / std::max(scale, 1e-30);
 }
 
 Var pooled(const Var& y, const std::string& pool) {

@@ -10,34 +10,16 @@
 #include "apps/io/npy.h"
 #include "apps/primitives.h"
 #include "backends/factory.h"
+#include "tests/tensor_compare.h"
 
 namespace sv {
 namespace {
 
 const std::string kFixtures = std::string(SHAREDVIS_SOURCE_DIR) + "/tests/fixtures/primitives/";
 
-Tensor randn(const Shape& s, uint64_t seed, DType dt = DType::F32) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> nd(0.0, 1.0);
-  Tensor t = Tensor::empty(s, DType::F64);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<double>()[i] = nd(rng);
-  return t.to(dt);
-}
-
-double max_abs(const Tensor& a) {
-  double m = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::abs(a.item(i)));
-  return m;
-}
-
-// max |a - b| / max |b|: the error relative to the reference's scale.
-double rel_err(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  if (a.numel() != b.numel()) return INFINITY;
-  double m = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::abs(a.item(i) - b.item(i)));
-  return m / std::max(max_abs(b), 1e-30);
-}
+Tensor randn(const Shape& s, uint64_t seed, DType dt = DType::F32) { return test::randn(s, seed, dt); }
+using test::max_abs;
+using test::normalized_error;
 
 // A small CNN from our modules: conv(2->4, 3x3, pad 1) - bn - relu - conv(4->5, stride 2) - relu
 // - flatten - linear(5*3*3 -> 6), in float64 for tight comparisons. Input (N, 2, 6, 6).
@@ -161,8 +143,8 @@ TEST(Features, PoolingOfFourAndTwoDimensionalLayers) {
   // A 2-D layer output is φ for every pooling.
   const Tensor fc = features(m, *be, "fc", Pool::Avg, x);
   EXPECT_EQ(fc.shape(), (Shape{3, 6}));
-  EXPECT_LE(rel_err(features(m, *be, "fc", Pool::Max, x), fc), 1e-15);
-  EXPECT_LE(rel_err(features(m, *be, "fc", Pool::None, x), fc), 1e-15);
+  EXPECT_LE(normalized_error(features(m, *be, "fc", Pool::Max, x), fc), 1e-15);
+  EXPECT_LE(normalized_error(features(m, *be, "fc", Pool::None, x), fc), 1e-15);
   EXPECT_EQ(parse_pool("max"), Pool::Max);
   EXPECT_THROW(parse_pool("mean"), ValueError);
 }
@@ -190,12 +172,12 @@ TEST(Vjp, KCotangentsInOnePassEqualKSeparatePasses) {
   const Tensor G = randn({K, 2, 5}, 3, DType::F64);
   const Tensor all = vjp(m, *be, "conv2", Pool::Avg, x, G, 0);
   ASSERT_EQ(all.shape(), (Shape{K, 2, 2, 6, 6}));
-  for (int64_t max_k : {1, 2, 3, 64}) EXPECT_LE(rel_err(vjp(m, *be, "conv2", Pool::Avg, x, G, max_k), all), 1e-15);
+  for (int64_t max_k : {1, 2, 3, 64}) EXPECT_LE(normalized_error(vjp(m, *be, "conv2", Pool::Avg, x, G, max_k), all), 1e-15);
   for (int64_t k = 0; k < K; ++k) {
     const Tensor gk = G.slice0(k, k + 1).reshape({2, 5}).clone();
     const Tensor one = vjp(m, *be, "conv2", Pool::Avg, x, gk);
     ASSERT_EQ(one.shape(), (Shape{2, 2, 6, 6}));
-    EXPECT_LE(rel_err(one, all.slice0(k, k + 1).reshape(one.shape())), 1e-14) << k;
+    EXPECT_LE(normalized_error(one, all.slice0(k, k + 1).reshape(one.shape())), 1e-14) << k;
   }
 }
 
@@ -245,7 +227,7 @@ TEST(Jacobian, RowsAreOneHotVjps) {
     Tensor e = Tensor::zeros({2, 45}, DType::F64);
     e.data<double>()[dims[k]] = e.data<double>()[45 + dims[k]] = 1;
     const Tensor row = vjp(m, *be, "conv2", Pool::None, x, e);
-    EXPECT_LE(rel_err(J.slice0(k, k + 1).reshape(row.shape()), row), 1e-15) << k;
+    EXPECT_LE(normalized_error(J.slice0(k, k + 1).reshape(row.shape()), row), 1e-15) << k;
   }
   try {
     jacobian(m, *be, "conv2", Pool::None, x, {3, 45});
@@ -282,13 +264,13 @@ TEST(IntegratedGradients, BatchingAndKStackingDoNotChangeTheResult) {
   const Tensor ref = integrated_gradients(m, *be, "conv2", Pool::Max, x, G, base, 7, IgRule::GaussLegendre, 1000);
   ASSERT_EQ(ref.shape(), (Shape{2, 3, 2, 6, 6}));
   for (int64_t mb : {1, 2, 4, 5, 21})
-    EXPECT_LE(rel_err(integrated_gradients(m, *be, "conv2", Pool::Max, x, G, base, 7, IgRule::GaussLegendre, mb), ref),
+    EXPECT_LE(normalized_error(integrated_gradients(m, *be, "conv2", Pool::Max, x, G, base, 7, IgRule::GaussLegendre, mb), ref),
               1e-13)
         << "max_batch " << mb;
   for (int64_t k = 0; k < 2; ++k) {
     const Tensor gk = G.slice0(k, k + 1).reshape({3, 5}).clone();
     const Tensor one = integrated_gradients(m, *be, "conv2", Pool::Max, x, gk, base, 7, IgRule::GaussLegendre, 4);
-    EXPECT_LE(rel_err(one, ref.slice0(k, k + 1).reshape(one.shape())), 1e-13) << k;
+    EXPECT_LE(normalized_error(one, ref.slice0(k, k + 1).reshape(one.shape())), 1e-13) << k;
   }
   int64_t last = 0, total = 0;
   integrated_gradients(m, *be, "conv2", Pool::Max, x, G, base, 7, IgRule::GaussLegendre, 4, [&](int64_t d, int64_t t) {
@@ -353,8 +335,8 @@ TEST(Baseline, ZeroBlackMeanBlurAndFile) {
   const std::string one = dir + "/sv_baseline_" + std::to_string(::getpid()) + ".npy";
   write_npy(one, x.slice0(1, 2).clone());
   const Tensor fb = make_baseline(one, x, m.info);
-  EXPECT_EQ(rel_err(fb.slice0(0, 1), x.slice0(1, 2)), 0.0);
-  EXPECT_EQ(rel_err(fb.slice0(1, 2), x.slice0(1, 2)), 0.0);
+  EXPECT_EQ(normalized_error(fb.slice0(0, 1), x.slice0(1, 2)), 0.0);
+  EXPECT_EQ(normalized_error(fb.slice0(1, 2), x.slice0(1, 2)), 0.0);
   write_npy(one, randn({2, 2, 6, 6}, 1));
   EXPECT_THROW(make_baseline(one, x, m.info), ShapeError);
   std::filesystem::remove(one);
@@ -370,7 +352,7 @@ TEST(TorchParity, IntegratedGradientsResnet18) {
   const Tensor want = read_npy(kFixtures + "ig_expected.npy"), delta = read_npy(kFixtures + "ig_delta.npy");
   const Tensor base = make_baseline("zero", x, m.info);
   const Tensor S = integrated_gradients(m, *be, "layer3", Pool::Avg, x, G, base, 32, IgRule::GaussLegendre, 16);
-  EXPECT_LE(rel_err(S, want), 1e-3);
+  EXPECT_LE(normalized_error(S, want), 1e-3);
   const Tensor fx = features(m, *be, "layer3", Pool::Avg, x), fb = features(m, *be, "layer3", Pool::Avg, base);
   const auto gap = ig_completeness_gap(S, G, fx, fb);
   for (int64_t n = 0; n < 2; ++n) {
@@ -385,17 +367,17 @@ TEST(TorchParity, KBatchedVjpResnet18) {
   Model m = resnet_fixture_model();
   auto be = make_backend("auto");
   const Tensor x = read_npy(kFixtures + "x.npy"), G = read_npy(kFixtures + "vjp_G.npy");
-  EXPECT_LE(rel_err(vjp(m, *be, "layer3", Pool::Avg, x, G, 2), read_npy(kFixtures + "vjp_expected.npy")), 1e-4);
+  EXPECT_LE(normalized_error(vjp(m, *be, "layer3", Pool::Avg, x, G, 2), read_npy(kFixtures + "vjp_expected.npy")), 1e-4);
 }
 
 TEST(TorchParity, JacobianRowsResnet18) {
   Model m = resnet_fixture_model();
   auto be = make_backend("auto");
   const Tensor x = read_npy(kFixtures + "x.npy");
-  EXPECT_LE(rel_err(jacobian(m, *be, "layer2", Pool::None, x, {0, 777, 2047}),
+  EXPECT_LE(normalized_error(jacobian(m, *be, "layer2", Pool::None, x, {0, 777, 2047}),
                     read_npy(kFixtures + "jac_layer2_expected.npy")),
             1e-4);
-  EXPECT_LE(rel_err(jacobian(m, *be, "fc", Pool::Avg, x, {0, 9}), read_npy(kFixtures + "jac_fc_expected.npy")), 1e-4);
+  EXPECT_LE(normalized_error(jacobian(m, *be, "fc", Pool::Avg, x, {0, 9}), read_npy(kFixtures + "jac_fc_expected.npy")), 1e-4);
 }
 
 }  // namespace

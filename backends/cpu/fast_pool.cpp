@@ -69,9 +69,7 @@ Tensor maxpool_forward(const Parallel& par, const Tensor& x, const Pool2dParams&
 }
 
 Tensor maxpool_backward(const Parallel& par, const Tensor& gy, const Tensor& indices, const Shape& x_shape) {
-  SV_CHECK(indices.numel() > 0 && gy.numel() % indices.numel() == 0, ShapeError,
-           "maxpool2d backward: gradient " + shape_str(gy.shape()) + " is not a whole number of copies of indices " +
-               shape_str(indices.shape()));
+  stacked_copies(gy.shape(), indices.shape(), "maxpool2d backward");
   return dispatch_float(gy, "maxpool2d", [&](auto t) {
     using T = decltype(t);
     Tensor gx = par.zeros(x_shape, gy.dtype());

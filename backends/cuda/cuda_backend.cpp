@@ -99,10 +99,7 @@ void cuda_release_cached_memory(Backend& be) {
 namespace cuda {
 
 int64_t tiles_of(const Tensor& g, const Tensor& m, const char* op) {
-  SV_CHECK(m.numel() > 0 && g.numel() % m.numel() == 0, ShapeError,
-           std::string(op) + ": gradient " + shape_str(g.shape()) + " is not a whole number of copies of " +
-               shape_str(m.shape()));
-  return g.numel() / m.numel();
+  return stacked_copies(g.shape(), m.shape(), op);
 }
 
 float* fptr(const Tensor& t) { return t.defined() ? static_cast<float*>(t.raw()) : nullptr; }

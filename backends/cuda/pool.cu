@@ -203,11 +203,7 @@ Tensor CudaBackend::maxpool_backward(const Tensor& gy, const Tensor& indices, co
   check_cuda_i32(indices, "maxpool2d backward", "indices");
   SV_CHECK(gy.ndim() == 4 && indices.ndim() == 4 && x_shape.size() == 4, ShapeError,
            "maxpool2d backward: expected 4-d gradient, indices and input shape");
-  SV_CHECK(indices.numel() > 0 && gy.numel() % indices.numel() == 0 && gy.dim(1) == indices.dim(1) &&
-               gy.dim(2) == indices.dim(2) && gy.dim(3) == indices.dim(3),
-           ShapeError,
-           "maxpool2d backward: gradient " + shape_str(gy.shape()) + " is not a whole number of copies of indices " +
-               shape_str(indices.shape()));
+  stacked_copies(gy.shape(), indices.shape(), "maxpool2d backward");
   SV_CHECK(x_shape[0] == gy.dim(0) && x_shape[1] == gy.dim(1), ShapeError,
            "maxpool2d backward: gradient " + shape_str(gy.shape()) + " does not match input " + shape_str(x_shape));
   Tensor gx = empty(x_shape, DType::F32);

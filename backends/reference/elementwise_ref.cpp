@@ -8,11 +8,8 @@
 namespace sv::ref {
 
 int64_t tiles(const Tensor& g, const Tensor& m, const char* op) {
-  SV_CHECK(m.numel() > 0 && g.numel() % m.numel() == 0, ShapeError,
-           std::string(op) + ": gradient " + shape_str(g.shape()) + " is not a whole number of copies of " +
-               shape_str(m.shape()));
   check_same_dtype_device(g, m, op);
-  return g.numel() / m.numel();
+  return stacked_copies(g.shape(), m.shape(), op);
 }
 
 namespace {

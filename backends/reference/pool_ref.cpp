@@ -41,10 +41,8 @@ Tensor maxpool_forward(const Tensor& x, const Pool2dParams& p, Tensor& indices) 
 }
 
 Tensor maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape) {
-  // indices are int32, so this is a count check only (tiles() would also compare dtypes)
-  SV_CHECK(indices.numel() > 0 && gy.numel() % indices.numel() == 0, ShapeError,
-           "maxpool2d backward: gradient " + shape_str(gy.shape()) + " is not a whole number of copies of indices " +
-               shape_str(indices.shape()));
+  // indices are int32: a shape check only (tiles() would also compare dtypes)
+  stacked_copies(gy.shape(), indices.shape(), "maxpool2d backward");
   return dispatch_float(gy, "maxpool2d", [&](auto t) {
     using T = decltype(t);
     Tensor gx = Tensor::zeros(x_shape, gy.dtype());
