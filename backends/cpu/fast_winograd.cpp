@@ -32,7 +32,6 @@ constexpr int64_t kMaxBlockTiles = 512;      // bounds the row buffers of a segm
 // Sizes of the tiling: th x tw tiles of 2x2 outputs per image.
 struct WinoGeom {
   int64_t N, C, H, W, O, Ho, Wo, pad_h, pad_w, th, tw;
-  int64_t tile_rows() const { return N * th; }
   int64_t tiles() const { return N * th * tw; }
 };
 
@@ -47,49 +46,51 @@ struct Segment {
   int64_t length() const { return tx1 - tx0; }
 };
 
-// How the tiles are grouped into blocks: `rows` whole tile rows each (pieces == 1), or,
-// when a tile row alone is too long, each tile row cut into `pieces` runs of up to `piece`
-// tiles. Tile rows are numbered over the whole batch, so a block may span images.
+// How the tiles are grouped into blocks: `rows` whole tile rows of one image each
+// (pieces == 1), or, when a tile row alone is too long, each tile row cut into `pieces` runs
+// of up to `piece` tiles; per_image blocks per image. A block never spans images and its
+// size follows from the layer's geometry alone (not from N or the thread count): each
+// image's 16 GEMMs have the same shapes whatever else is in its batch, so its output is
+// bitwise the same (batch invariance, fast_gemm.h).
 struct Blocking {
-  int64_t rows, pieces, piece, blocks, max_tiles;
+  int64_t rows, pieces, piece, per_image, blocks, max_tiles;
 };
 
-Blocking make_blocking(const WinoGeom& g, size_t elem, int threads) {
+Blocking make_blocking(const WinoGeom& g, size_t elem) {
   const int64_t per_tile = 16 * (g.C + g.O) * static_cast<int64_t>(elem);
-  int64_t target = std::clamp(std::min(kBlockTiles, kMaxBlockBytes / per_tile), kMinBlockTiles, kMaxBlockTiles);
-  if (threads > 1) {  // a multiple of `threads` blocks of about the same size
-    const int64_t rounds = (g.tiles() + threads * target - 1) / (threads * target);
-    target = std::max(kMinBlockTiles, (g.tiles() + threads * rounds - 1) / (threads * rounds));
-  }
+  const int64_t target =
+      std::clamp(std::min(kBlockTiles, kMaxBlockBytes / per_tile), kMinBlockTiles, kMaxBlockTiles);
   Blocking bl;
   if (g.tw <= target) {
-    bl.rows = target / g.tw;
+    bl.rows = std::min(g.th, target / g.tw);
     bl.pieces = 1;
     bl.piece = g.tw;
-    bl.blocks = (g.tile_rows() + bl.rows - 1) / bl.rows;
-    bl.max_tiles = std::min(bl.rows, g.tile_rows()) * g.tw;
+    bl.per_image = (g.th + bl.rows - 1) / bl.rows;
+    bl.max_tiles = bl.rows * g.tw;
   } else {
     bl.rows = 1;
     bl.pieces = (g.tw + target - 1) / target;
     bl.piece = (g.tw + bl.pieces - 1) / bl.pieces;
-    bl.blocks = g.tile_rows() * bl.pieces;
+    bl.per_image = g.th * bl.pieces;
     bl.max_tiles = bl.piece;
   }
+  bl.blocks = g.N * bl.per_image;
   return bl;
 }
 
 // Calls f(segment) for each segment of block `block`; returns the block's tile count.
 template <class F>
 int64_t for_each_segment(const WinoGeom& g, const Blocking& bl, int64_t block, F&& f) {
+  const int64_t n = block / bl.per_image, b = block % bl.per_image;
   if (bl.pieces > 1) {
-    const int64_t r = block / bl.pieces, tx0 = (block % bl.pieces) * bl.piece;
-    const Segment s{r / g.th, r % g.th, tx0, std::min(g.tw, tx0 + bl.piece), 0};
+    const int64_t ty = b / bl.pieces, tx0 = (b % bl.pieces) * bl.piece;
+    const Segment s{n, ty, tx0, std::min(g.tw, tx0 + bl.piece), 0};
     f(s);
     return s.length();
   }
-  const int64_t r0 = block * bl.rows, r1 = std::min(g.tile_rows(), r0 + bl.rows);
-  for (int64_t r = r0; r < r1; ++r) f(Segment{r / g.th, r % g.th, 0, g.tw, (r - r0) * g.tw});
-  return (r1 - r0) * g.tw;
+  const int64_t ty0 = b * bl.rows, ty1 = std::min(g.th, ty0 + bl.rows);
+  for (int64_t ty = ty0; ty < ty1; ++ty) f(Segment{n, ty, 0, g.tw, (ty - ty0) * g.tw});
+  return (ty1 - ty0) * g.tw;
 }
 
 int64_t block_tiles(const WinoGeom& g, const Blocking& bl, int64_t block) {
@@ -312,7 +313,7 @@ Tensor conv2d_winograd(const Parallel& par, const Tensor& x, const Tensor& w, co
                          wt.data<T>() + part * 9 * g.C, U);
     });
 
-    const Blocking bl = make_blocking(g, sizeof(T), par.threads);
+    const Blocking bl = make_blocking(g, sizeof(T));
     const int64_t macs = 16 * g.O * g.C * g.tiles();
     const bool side_by_side = par.threads > 1 && bl.blocks >= par.threads && macs >= par.threads * par.min_macs;
     const int workers = side_by_side ? par.threads : 1;
