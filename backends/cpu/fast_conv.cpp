@@ -1,7 +1,7 @@
 // Fast convolution: im2col + GEMM, forward and both backward passes side by side.
 //
-// The work is cut into tiles: one image, or for a large image a band of its output rows, of
-// one group. A tile's inputs are lowered into one column matrix col (R, L),
+// The work is cut into tiles: a fixed number of small images (each in a slot of columns
+// aligned to 16), one image, or for a large image a band of its output rows, of one group. A tile's inputs are lowered into one column matrix col (R, L),
 // R = Cg*KH*KW, L = the tile's output pixels (see fast_im2col.h); then
 //   forward          y_g (Og, L)   = w_g (Og, R) * col
 //   backward data    col           = w_g^T (R, Og) * gy_g (Og, L),  gx += col2im(col)
@@ -10,17 +10,25 @@
 // (3x3 stride-1 convolutions with enough channels take the Winograd F(2x2, 3x3) path
 // instead, see fast_winograd.h, and with them their stride-1 data gradient; par.winograd
 // off keeps them on im2col.)
-// A tile reads and writes its rows of y[n] (an (O, Ho*Wo) matrix) in place. Large images are
-// cut into bands so that the column matrix stays near the size of a core's L2 cache, so the
-// scratch is bounded whatever the batch (a K-stacked gradient has K*N images).
+// A tile of one image reads and writes its rows of y[n] (an (O, Ho*Wo) matrix) in place; a
+// tile of nb > 1 slots gathers / scatters the (Og, L) operand through a scratch matrix.
+// Small images are grouped until a GEMM is wide enough to amortize OpenBLAS's packing of
+// the weights (anew in every call); large ones are cut into bands so that the column
+// matrix stays near the size of a core's L2 cache. So the scratch is bounded whatever the
+// batch (a K-stacked gradient has K*N images).
 //
-// Batch invariance: a tile never holds more than one image, and the bands depend on the
-// geometry alone, so each image goes through GEMM calls of the same shapes (and gemm_rows
-// cuts their rows the same way, fast_gemm.h) whatever the batch and the thread count. An
-// image's output is then bitwise the same alone or among 63 others, on 1 thread or 2.
-// (Tiles of several small images made wider GEMMs, but OpenBLAS's result for one image's
-// columns then depended on how many images shared the call, and a last-bit difference
-// flips a tied max-pool window.)
+// Batch invariance: nb, the slots, the bands and so every GEMM's shape follow from the
+// layer's geometry alone; the batch's last chunk keeps all nb slots, the missing images'
+// columns zero, as are the padding columns that round each slot up to kSlotAlign. So an
+// image's columns always come out of a call of the same shape, at an offset that is a
+// multiple of 16 (gemm_rows cuts the rows the same way whatever the threads, fast_gemm.h),
+// and its output is bitwise the same whatever its batch and the thread count. Before, nb
+// followed N and the thread count, and OpenBLAS's result for an image's columns changed in
+// the last bits with the width of the call (a lone small image, for one, meets its
+// small-matrix kernel) and with the image's offset in it: enough to flip a tied max-pool
+// window. With 16-aligned slots, no slot differed from another in any conv shape tried
+// on OpenBLAS 0.3.21 (AVX-512 kernels, 16 floats wide); tests/test_batch_invariance.cpp
+// holds it for whole models.
 //
 // Threads: when there are enough tiles, they run side by side, each on whichever thread is
 // free, with single-threaded GEMM (no synchronization; the filter gradient gets one partial
@@ -41,17 +49,21 @@
 namespace sv::fast {
 
 namespace {
-constexpr int64_t kBandBytes = 1 << 20;       // column matrix of a band (about one L2)
-constexpr int64_t kBandAboveBytes = 4 << 20;  // an image lowered whole below this size
-constexpr int64_t kMinColumns = 512;          // GEMM width that runs near peak (a band's least)
+constexpr int64_t kGroupColumns = 192;          // small images are grouped up to this GEMM width
+constexpr int64_t kSlotAlign = 16;              // columns of an image's slot: a multiple of this
+constexpr int64_t kMaxScratchBytes = 16 << 20;  // column matrix of a multi-image tile
+constexpr int64_t kBandBytes = 1 << 20;         // column matrix of a band (about one L2)
+constexpr int64_t kBandAboveBytes = 4 << 20;    // an image lowered whole below this size
+constexpr int64_t kMinColumns = 512;            // a band's least width
 
-// How a batch is cut: each image in `bands` bands of `band` output rows, both from the
-// geometry alone. Side by side, `workers` threads take units (images, or single bands when
-// bands may run apart) as they become free, each with inner.threads = 1; otherwise one
-// worker runs every tile with inner = all threads. Either way the tiles, and so the GEMM
-// shapes, are the same.
+// How a batch is cut, from the layer's geometry alone (never from N or the thread count):
+// chunks of nb image slots of `slot` columns each (small images), or each image alone in
+// `bands` bands of `band` output rows. Side by side, `workers` threads take units (chunks,
+// or single bands when bands may run apart) as they become free, each with
+// inner.threads = 1; otherwise one worker runs every tile with inner = all threads. Either
+// way the tiles, and so the GEMM shapes, are the same.
 struct Plan {
-  int64_t band, bands;
+  int64_t nb, slot, band, bands, chunks;
   bool bands_apart;
   int workers;
   Parallel outer, inner;  // threads for the tiles, and within a tile
@@ -61,17 +73,22 @@ struct Plan {
 Plan make_plan(const ConvGeom& g, size_t elem, const Parallel& par, bool bands_independent) {
   const int threads = par.threads;
   const int64_t P = g.out_plane(), row_bytes = g.rows() * static_cast<int64_t>(elem);
-  const int64_t image_bytes = std::max<int64_t>(1, row_bytes * P);
   Plan pl;
+  pl.slot = (P + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
+  const int64_t slot_bytes = std::max<int64_t>(1, row_bytes * pl.slot);
+  pl.nb = P >= kGroupColumns ? 1 : (kGroupColumns + pl.slot - 1) / pl.slot;
+  pl.nb = std::min(pl.nb, std::max<int64_t>(1, kMaxScratchBytes / slot_bytes));
+  if (pl.nb == 1) pl.slot = P;
   pl.band = g.Ho;
-  if (!g.pointwise() && image_bytes > kBandAboveBytes) {
+  if (pl.nb == 1 && !g.pointwise() && row_bytes * P > kBandAboveBytes) {
     const int64_t cols = std::max(kMinColumns, kBandBytes / row_bytes);
     pl.band = std::clamp<int64_t>((cols + g.Wo - 1) / g.Wo, 1, g.Ho);
   }
   pl.bands = (g.Ho + pl.band - 1) / pl.band;
+  pl.chunks = (g.N + pl.nb - 1) / pl.nb;
   pl.bands_apart = bands_independent && pl.bands > 1;
-  const int64_t units = pl.bands_apart ? g.N * pl.bands : g.N;
-  const int64_t macs = g.N * g.O * g.rows() * P;
+  const int64_t units = pl.bands_apart ? pl.chunks * pl.bands : pl.chunks;
+  const int64_t macs = pl.chunks * pl.nb * g.O * g.rows() * pl.slot;
   const bool side_by_side = threads > 1 && units >= threads && macs >= threads * par.min_macs;
   pl.workers = side_by_side ? threads : 1;
   pl.outer = side_by_side ? par : par.serial();
@@ -79,68 +96,107 @@ Plan make_plan(const ConvGeom& g, size_t elem, const Parallel& par, bool bands_i
   return pl;
 }
 
-// Image n, output rows [oh0, oh1).
+// Images [n0, n0+m) in slots [0, slots) of `slot` columns (m < slots in the batch's last
+// chunk) and output rows [oh0, oh1) (all rows when slots > 1).
 struct Tile {
-  int64_t n, oh0, oh1;
-  int64_t columns(const ConvGeom& g) const { return (oh1 - oh0) * g.Wo; }
+  int64_t n0, m, slots, slot, oh0, oh1;
+  int64_t columns(const ConvGeom& g) const { return slots > 1 ? slots * slot : (oh1 - oh0) * g.Wo; }
 };
 
 // Runs body(tile, worker) over every tile of the plan; worker in [0, workers) names the
 // thread's scratch.
 template <class Body>
 void for_each_tile(const Plan& pl, const ConvGeom& g, Body&& body) {
-  auto tile = [&](int64_t n, int64_t b) {
-    const int64_t oh0 = b * pl.band;
-    return Tile{n, oh0, std::min(g.Ho, oh0 + pl.band)};
+  auto tile = [&](int64_t c, int64_t b) {
+    const int64_t n0 = c * pl.nb, oh0 = b * pl.band;
+    return Tile{n0, std::min(pl.nb, g.N - n0), pl.nb, pl.slot, oh0, std::min(g.Ho, oh0 + pl.band)};
   };
-  auto image = [&](int64_t n, int worker) {
-    for (int64_t b = 0; b < pl.bands; ++b) body(tile(n, b), worker);
+  auto chunk = [&](int64_t c, int worker) {
+    for (int64_t b = 0; b < pl.bands; ++b) body(tile(c, b), worker);
   };
   if (pl.workers == 1) {
-    for (int64_t n = 0; n < g.N; ++n) image(n, 0);
+    for (int64_t c = 0; c < pl.chunks; ++c) chunk(c, 0);
   } else if (pl.bands_apart) {
-    parallel_dynamic(pl.outer, g.N * pl.bands,
+    parallel_dynamic(pl.outer, pl.chunks * pl.bands,
                      [&](int64_t u, int worker) { body(tile(u / pl.bands, u % pl.bands), worker); });
   } else {
-    parallel_dynamic(pl.outer, g.N, image);
+    parallel_dynamic(pl.outer, pl.chunks, chunk);
   }
 }
 
-// Per worker: a column matrix (R, L) for the widest tile.
+// Per worker: a column matrix (R, L) and an (Og, L) matrix for the widest tile.
 template <class T>
 class Scratch {
  public:
   Scratch(const ConvGeom& g, const Plan& pl) {
-    col_size_ = g.rows() * pl.band * g.Wo;
-    buf_ = pl.outer.empty({pl.workers * col_size_}, dtype_of<T>());
+    const int64_t L = pl.nb > 1 ? pl.nb * pl.slot : pl.band * g.Wo;
+    col_size_ = g.rows() * L;
+    mat_size_ = pl.nb > 1 ? g.Og * L : 0;
+    buf_ = pl.outer.empty({pl.workers * (col_size_ + mat_size_)}, dtype_of<T>());
   }
-  T* col(int w) const { return buf_.data<T>() + w * col_size_; }
+  T* col(int w) const { return buf_.data<T>() + w * (col_size_ + mat_size_); }
+  T* mat(int w) const { return col(w) + col_size_; }
 
  private:
-  int64_t col_size_;
+  int64_t col_size_, mat_size_;
   Tensor buf_;
 };
 
-// The column matrix (R, L) of a tile of group grp: in place for a pointwise conv, else
-// lowered into col. Returns the matrix and sets its row stride.
+// Zero, in rows [r0, r1) of a (rows, slots*slot) matrix, every column that holds no image
+// pixel: each slot's padding past P, and the slots of images a last chunk lacks.
+template <class T>
+void zero_gaps(T* a, int64_t r0, int64_t r1, const Tile& t, int64_t P) {
+  const int64_t ld = t.slots * t.slot;
+  for (int64_t r = r0; r < r1; ++r) {
+    T* row = a + r * ld;
+    for (int64_t i = 0; i < t.m; ++i) std::fill(row + i * t.slot + P, row + (i + 1) * t.slot, T(0));
+    std::fill(row + t.m * t.slot, row + ld, T(0));
+  }
+}
+
+// The column matrix (R, L) of a tile of group grp: in place for a pointwise conv of one
+// image, else lowered into col. Returns the matrix and sets its row stride.
 template <class T>
 const T* columns(const ConvGeom& g, const T* X, const Tile& t, int64_t grp, T* col, const Parallel& par, int64_t& ld) {
   const int64_t HW = g.in_plane();
-  const T* x0 = X + (t.n * g.C + grp * g.Cg) * HW;
-  if (g.pointwise()) {  // output row oh is input row oh
+  const T* x0 = X + (t.n0 * g.C + grp * g.Cg) * HW;
+  if (g.pointwise() && t.slots == 1) {  // output row oh is input row oh
     ld = HW;
     return x0 + t.oh0 * g.W;
   }
   const ConvGeom b = band_geom(g, t.oh0, t.oh1);
   ld = t.columns(g);
-  parallel_for(par, g.rows(), par.elements_grain(ld), [&](int64_t r0, int64_t r1) { im2col(x0, b, col, ld, r0, r1); });
+  parallel_for(par, g.rows(), par.elements_grain(ld), [&](int64_t r0, int64_t r1) {
+    for (int64_t i = 0; i < t.m; ++i) im2col(x0 + i * g.C * HW, b, col + i * t.slot, ld, r0, r1);
+    if (t.slots > 1) zero_gaps(col, r0, r1, t, g.out_plane());
+  });
   return col;
 }
 
-// Group grp of a tile of a (N, O, Ho*Wo) tensor as an (Og, L) matrix with row stride P.
+// Group grp of a tile of a (N, O, Ho*Wo) tensor as an (Og, L) matrix: in place for one
+// image slot, else gathered into mat (gaps zero). Returns the matrix and sets its row stride.
 template <class T>
-T* group_rows(const ConvGeom& g, T* Y, const Tile& t, int64_t grp) {
-  return Y + (t.n * g.O + grp * g.Og) * g.out_plane() + t.oh0 * g.Wo;
+const T* group_rows(const ConvGeom& g, const T* Y, const Tile& t, int64_t grp, T* mat, int64_t& ld) {
+  const int64_t P = g.out_plane();
+  if (t.slots == 1) {
+    ld = P;
+    return Y + (t.n0 * g.O + grp * g.Og) * P + t.oh0 * g.Wo;
+  }
+  ld = t.slots * t.slot;
+  for (int64_t o = 0; o < g.Og; ++o)
+    for (int64_t i = 0; i < t.m; ++i)
+      std::memcpy(mat + o * ld + i * t.slot, Y + ((t.n0 + i) * g.O + grp * g.Og + o) * P, P * sizeof(T));
+  zero_gaps(mat, 0, g.Og, t, P);
+  return mat;
+}
+
+// The inverse of group_rows for slots > 1: mat (Og, slots*slot) into group grp of the tile's images.
+template <class T>
+void scatter_rows(const ConvGeom& g, const T* mat, const Tile& t, int64_t grp, T* Y) {
+  const int64_t P = g.out_plane(), ld = t.slots * t.slot;
+  for (int64_t o = 0; o < g.Og; ++o)
+    for (int64_t i = 0; i < t.m; ++i)
+      std::memcpy(Y + ((t.n0 + i) * g.O + grp * g.Og + o) * P, mat + o * ld + i * t.slot, P * sizeof(T));
 }
 
 // A stride-1 convolution's data gradient is itself a stride-1 convolution: of gy with the
@@ -189,18 +245,25 @@ Tensor conv2d_forward(const Parallel& par, const Tensor& x, const Tensor& w, con
         int64_t ldc;
         const T* col = columns(g, X, t, grp, s.col(wk), pl.inner, ldc);
         const T* A = Wt + grp * g.Og * R;  // (Og, R)
-        gemm_rows(pl.inner, false, false, g.Og, L, R, T(1), A, R, col, ldc, T(0), group_rows(g, Y, t, grp), P);
+        if (t.slots == 1) {
+          T* out = Y + (t.n0 * g.O + grp * g.Og) * P + t.oh0 * g.Wo;
+          gemm_rows(pl.inner, false, false, g.Og, L, R, T(1), A, R, col, ldc, T(0), out, P);
+        } else {
+          gemm_rows(pl.inner, false, false, g.Og, L, R, T(1), A, R, col, ldc, T(0), s.mat(wk), L);
+          scatter_rows(g, s.mat(wk), t, grp, Y);
+        }
       }
       if (B || relu)  // the epilogue, while the tile is in cache
-        for (int64_t o = 0; o < g.O; ++o) {
-          T* row = Y + (t.n * g.O + o) * P + t.oh0 * g.Wo;
-          const T bo = B ? B[o] : T(0);
-          const int64_t n = (t.oh1 - t.oh0) * g.Wo;
-          if (relu)
-            for (int64_t j = 0; j < n; ++j) row[j] = relu_value(row[j] + bo);
-          else
-            for (int64_t j = 0; j < n; ++j) row[j] += bo;
-        }
+        for (int64_t i = t.n0; i < t.n0 + t.m; ++i)
+          for (int64_t o = 0; o < g.O; ++o) {
+            T* row = Y + (i * g.O + o) * P + t.oh0 * g.Wo;
+            const T bo = B ? B[o] : T(0);
+            const int64_t n = (t.oh1 - t.oh0) * g.Wo;
+            if (relu)
+              for (int64_t j = 0; j < n; ++j) row[j] = relu_value(row[j] + bo);
+            else
+              for (int64_t j = 0; j < n; ++j) row[j] += bo;
+          }
     });
     return y;
   });
@@ -223,24 +286,27 @@ Tensor conv2d_backward_data(const Parallel& par, const Tensor& gy, const Tensor&
     Tensor gx = par.zeros(x_shape, gy.dtype());
     const T *G = gy.data<T>(), *Wt = w.data<T>();
     T* GX = gx.data<T>();
-    const int64_t R = g.rows(), HW = g.in_plane(), P = g.out_plane();
+    const int64_t R = g.rows(), HW = g.in_plane();
     const Plan pl = make_plan(g, sizeof(T), par, false);
     const Scratch<T> s(g, pl);
     for_each_tile(pl, g, [&](const Tile& t, int wk) {
       const int64_t L = t.columns(g);
       const ConvGeom b = band_geom(g, t.oh0, t.oh1);
       for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const T* gyg = group_rows(g, G, t, grp);  // (Og, L), row stride P
-        const T* A = Wt + grp * g.Og * R;         // (Og, R), used transposed
-        T* gx0 = GX + (t.n * g.C + grp * g.Cg) * HW;
-        if (g.pointwise()) {  // the column matrix is these rows of gx itself
-          gemm_rows(pl.inner, true, false, R, L, g.Og, T(1), A, R, gyg, P, T(0), gx0 + t.oh0 * g.W, HW);
+        int64_t ldg;
+        const T* gyg = group_rows(g, G, t, grp, s.mat(wk), ldg);
+        const T* A = Wt + grp * g.Og * R;  // (Og, R), used transposed
+        T* gx0 = GX + (t.n0 * g.C + grp * g.Cg) * HW;
+        if (g.pointwise() && t.slots == 1) {  // the column matrix is these rows of gx itself
+          gemm_rows(pl.inner, true, false, R, L, g.Og, T(1), A, R, gyg, ldg, T(0), gx0 + t.oh0 * g.W, HW);
           continue;
         }
         T* col = s.col(wk);
-        gemm_rows(pl.inner, true, false, R, L, g.Og, T(1), A, R, gyg, P, T(0), col, L);
+        gemm_rows(pl.inner, true, false, R, L, g.Og, T(1), A, R, gyg, ldg, T(0), col, L);
         const int64_t grain = pl.inner.elements_grain(g.KH * g.KW * L);
-        parallel_for(pl.inner, g.Cg, grain, [&](int64_t c0, int64_t c1) { col2im(col, L, b, gx0, c0, c1); });
+        parallel_for(pl.inner, g.Cg, grain, [&](int64_t c0, int64_t c1) {
+          for (int64_t i = 0; i < t.m; ++i) col2im(col + i * t.slot, L, b, gx0 + i * g.C * HW, c0, c1);
+        });
       }
     });
     return gx;
@@ -255,17 +321,17 @@ Tensor conv2d_backward_filter(const Parallel& par, const Tensor& x, const Tensor
   return dispatch_float(x, "conv2d", [&](auto tag) {
     using T = decltype(tag);
     const T *X = x.data<T>(), *G = gy.data<T>();
-    const int64_t R = g.rows(), WN = g.O * R, P = g.out_plane();
+    const int64_t R = g.rows(), WN = g.O * R;
     const Plan pl = make_plan(g, sizeof(T), par, true);
     const Scratch<T> s(g, pl);
     Tensor partial = par.zeros({pl.workers, WN}, x.dtype());  // (workers, O*R): a gw per worker
     T* GWs = partial.data<T>();
     for_each_tile(pl, g, [&](const Tile& t, int wk) {
       for (int64_t grp = 0; grp < g.groups; ++grp) {
-        int64_t ldc;
-        const T* gyg = group_rows(g, G, t, grp);  // (Og, L), row stride P
+        int64_t ldg, ldc;
+        const T* gyg = group_rows(g, G, t, grp, s.mat(wk), ldg);
         const T* col = columns(g, X, t, grp, s.col(wk), pl.inner, ldc);
-        gemm_rows(pl.inner, false, true, g.Og, R, t.columns(g), T(1), gyg, P, col, ldc, T(1),
+        gemm_rows(pl.inner, false, true, g.Og, R, t.columns(g), T(1), gyg, ldg, col, ldc, T(1),
                   GWs + wk * WN + grp * g.Og * R, R);
       }
     });
