@@ -54,7 +54,8 @@ struct Segment {
 // How the tiles are grouped into blocks, from the layer's geometry alone (never from N or
 // the thread count), so that each image's 16 GEMMs have the same shapes whatever else is
 // in its batch (batch invariance, fast_gemm.h):
-// - small images (at most half a block of tiles each): `images` whole images per block, each
+// - small images (at most half a block of tiles each, their tiles near a multiple of
+//   kSlotAlign): `images` whole images per block, each
 //   in a slot of `slot` tile columns (its tiles rounded up to kSlotAlign); the block is
 //   always max_tiles = images * slot columns wide, the columns of slot padding and of the
 //   images a batch's last block lacks are zero (their outputs are not written);
@@ -73,7 +74,7 @@ Blocking make_blocking(const WinoGeom& g, size_t elem) {
   Blocking bl;
   bl.images = 1;
   bl.slot = 0;
-  if (2 * slot <= target) {
+  if (2 * slot <= target && 8 * slot <= 9 * g.th * g.tw) {  // padding costs little (7x7 outputs: none)
     bl.images = target / slot;
     bl.slot = slot;
     bl.rows = g.th;
