@@ -23,7 +23,7 @@
 
 #include "apps/explain.h"
 #include "apps/primitives.h"
-#include "layers/cpu/cpu_backend.h"
+#include "backends/cpu/cpu_backend.h"
 #include "weights/model.h"
 
 namespace sv {
