@@ -111,12 +111,12 @@ void expect_batch_invariant(Model& m, const Tensor& x, const std::vector<Case>& 
   const int64_t N = x.dim(0), img = x.numel() / N;
   for (const Case& c : cases) {
     SCOPED_TRACE("layer " + c.layer);
-    CpuBackend ref_be(false, 1);
+    CpuBackend ref_be(1);
     const Tensor ref_phi = features(m, ref_be, c.layer, c.pool, x, N);
     const Tensor G = randn({3, N, ref_phi.dim(1)}, 7);
     const Tensor ref_S = vjp(m, ref_be, c.layer, c.pool, x, G, 3);
     for (const Config& cfg : configs()) {
-      CpuBackend be(false, cfg.par);
+      CpuBackend be(cfg.par);
       for (int64_t b : {64, 3, 1}) {
         SCOPED_TRACE(cfg.name + ", batch " + std::to_string(b));
         EXPECT_EQ(bitwise_diff(features(m, be, c.layer, c.pool, x, b), ref_phi), "") << "features";
