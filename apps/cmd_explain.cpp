@@ -139,6 +139,8 @@ void add_explain_command(CLI::App& app) {
   c->add_option("--feature-batch", o->feature_batch, "Images per forward-only pass (features, responses)")
       ->capture_default_str()->group("Attribution");
   c->add_option("--device", o->device, "Where to compute")->check(CLI::IsMember({"cpu", "cuda", "auto"}))->capture_default_str()->group("Attribution");
+  c->add_option("--threads", o->threads, "CPU threads with --device cpu (0: all cores); results are the same for any count")
+      ->capture_default_str()->group("Attribution");
   // heatmaps
   c->add_option("--reduce", o->reduce, "Channel reduction")->check(one_of(kReduceNames, "--reduce"))->capture_default_str()->group("Heatmaps");
   c->add_option("--smooth", o->smooth, "Gaussian σ as a fraction of the width (0: off)")->capture_default_str()->group("Heatmaps");

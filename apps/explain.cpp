@@ -72,6 +72,8 @@ Parsed parse_options(const ExplainOptions& o) {
            "--top-ooc and --top-k must be >= 1, --top-dims >= 0");
   SV_CHECK(o.steps >= 1, ValueError, "--steps must be >= 1");
   SV_CHECK(o.max_batch >= 1 && o.feature_batch >= 1, ValueError, "--max-batch and --feature-batch must be >= 1");
+  SV_CHECK(o.threads >= 0, ValueError, "--threads must be >= 0 (0: all cores)");
+  SV_CHECK(o.threads == 0 || o.device == "cpu", ValueError, "--threads needs --device cpu");
   SV_CHECK(o.smooth >= 0, ValueError, "--smooth must be >= 0");
   SV_CHECK(std::isfinite(o.smooth_min_px) && o.smooth_min_px >= 0, ValueError,
            "--smooth-min-px must be a finite number >= 0");
@@ -118,6 +120,7 @@ nlohmann::json choices_json(const ExplainOptions& o, const Model& m, const std::
           {"max_batch", o.max_batch},
           {"feature_batch", o.feature_batch},
           {"device", o.device},
+          {"threads", o.threads},
           {"backend", be.name()}};
 }
 
@@ -214,7 +217,8 @@ void load_model_stage(Run& r) {
   r.layer = r.opt.layer.empty() ? default_layer(r.model) : r.opt.layer;
   SV_CHECK(!r.layer.empty(), ValueError, "--layer is required for " + r.model.info.arch);
   r.model.check_layer(r.layer);
-  r.be = make_backend(r.opt.device);
+  // --threads sizes the CPU backend of --device cpu; auto and cuda keep their own choice.
+  r.be = r.opt.device == "cpu" ? make_cpu_backend(false, r.opt.threads) : make_backend(r.opt.device);
   model_to(r.model, *r.be);
 }
 

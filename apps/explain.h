@@ -48,6 +48,7 @@ struct ExplainOptions {
   int64_t max_batch = 64;               // images (× cotangents) per backward pass
   int64_t feature_batch = 256;          // images per forward-only pass (features, responses)
   std::string device = "auto";
+  int threads = 0;                      // CPU threads with device "cpu" (0: all cores); results do not depend on it
   // ---- heatmaps (§5)
   std::string reduce = "abs-sum";
   double smooth = 0.02;                 // σ as a fraction of the width ...

@@ -1,7 +1,7 @@
 // Fast convolution: im2col + GEMM, forward and both backward passes side by side.
 //
-// The work is cut into tiles: m images (or, for large images, a band of output rows of one
-// image) of one group. A tile's inputs are lowered into one column matrix col (R, L),
+// The work is cut into tiles: a fixed number of small images (each in a slot of columns
+// aligned to 16), one image, or for a large image a band of its output rows, of one group. A tile's inputs are lowered into one column matrix col (R, L),
 // R = Cg*KH*KW, L = the tile's output pixels (see fast_im2col.h); then
 //   forward          y_g (Og, L)   = w_g (Og, R) * col
 //   backward data    col           = w_g^T (R, Og) * gy_g (Og, L),  gx += col2im(col)
@@ -10,11 +10,25 @@
 // (3x3 stride-1 convolutions with enough channels take the Winograd F(2x2, 3x3) path
 // instead, see fast_winograd.h, and with them their stride-1 data gradient; par.winograd
 // off keeps them on im2col.)
-// A tile of one image reads and writes its rows of y[n] (an (O, Ho*Wo) matrix) in place;
-// a tile of m > 1 images gathers / scatters the (Og, L) operand through a scratch matrix.
-// Small images are grouped until a GEMM is wide enough to run near peak; large ones are
-// cut into bands so that the column matrix stays near the size of a core's L2 cache. So
-// the scratch is bounded whatever the batch (a K-stacked gradient has K*N images).
+// A tile of one image reads and writes its rows of y[n] (an (O, Ho*Wo) matrix) in place; a
+// tile of nb > 1 slots gathers / scatters the (Og, L) operand through a scratch matrix.
+// Small images are grouped until a GEMM is wide enough to amortize OpenBLAS's packing of
+// the weights (anew in every call); large ones are cut into bands so that the column
+// matrix stays near the size of a core's L2 cache. So the scratch is bounded whatever the
+// batch (a K-stacked gradient has K*N images).
+//
+// Batch invariance: nb, the slots, the bands and so every GEMM's shape follow from the
+// layer's geometry alone; the batch's last chunk keeps all nb slots, the missing images'
+// columns zero, as are the padding columns that round each slot up to kSlotAlign. So an
+// image's columns always come out of a call of the same shape, at an offset that is a
+// multiple of 16 (gemm_rows cuts the rows the same way whatever the threads, fast_gemm.h),
+// and its output is bitwise the same whatever its batch and the thread count. Before, nb
+// followed N and the thread count, and OpenBLAS's result for an image's columns changed in
+// the last bits with the width of the call (a lone small image, for one, meets its
+// small-matrix kernel) and with the image's offset in it: enough to flip a tied max-pool
+// window. With 16-aligned slots, no slot differed from another in any conv shape tried
+// on OpenBLAS 0.3.21 (AVX-512 kernels, 16 floats wide); tests/test_batch_invariance.cpp
+// holds it for whole models.
 //
 // Threads: when there are enough tiles, they run side by side, each on whichever thread is
 // free, with single-threaded GEMM (no synchronization; the filter gradient gets one partial
@@ -35,17 +49,21 @@
 namespace sv::fast {
 
 namespace {
-constexpr int64_t kMinColumns = 512;            // GEMM width that runs near peak
+constexpr int64_t kGroupColumns = 192;          // small images are grouped up to this GEMM width
+constexpr int64_t kSlotAlign = 16;              // columns of an image's slot: a multiple of this
 constexpr int64_t kMaxScratchBytes = 16 << 20;  // column matrix of a multi-image tile
 constexpr int64_t kBandBytes = 1 << 20;         // column matrix of a band (about one L2)
 constexpr int64_t kBandAboveBytes = 4 << 20;    // an image lowered whole below this size
+constexpr int64_t kMinColumns = 512;            // a band's least width
 
-// How a batch is cut: chunks of up to nb images, each image in `bands` bands of `band`
-// output rows (one band of Ho rows when nb > 1). Side by side, `workers` threads take
-// units (chunks, or single bands when bands may run apart) as they become free, each with
-// inner.threads = 1; otherwise one worker runs every tile with inner = all threads.
+// How a batch is cut, from the layer's geometry alone (never from N or the thread count):
+// chunks of nb image slots of `slot` columns each (small images), or each image alone in
+// `bands` bands of `band` output rows. Side by side, `workers` threads take units (chunks,
+// or single bands when bands may run apart) as they become free, each with
+// inner.threads = 1; otherwise one worker runs every tile with inner = all threads. Either
+// way the tiles, and so the GEMM shapes, are the same.
 struct Plan {
-  int64_t nb, band, bands, chunks;
+  int64_t nb, slot, band, bands, chunks;
   bool bands_apart;
   int workers;
   Parallel outer, inner;  // threads for the tiles, and within a tile
@@ -55,13 +73,17 @@ struct Plan {
 Plan make_plan(const ConvGeom& g, size_t elem, const Parallel& par, bool bands_independent) {
   const int threads = par.threads;
   const int64_t P = g.out_plane(), row_bytes = g.rows() * static_cast<int64_t>(elem);
-  const int64_t image_bytes = std::max<int64_t>(1, row_bytes * P);
   Plan pl;
-  pl.nb = std::max<int64_t>(1, (kMinColumns + P - 1) / P);
-  pl.nb = std::min(pl.nb, std::max<int64_t>(1, kMaxScratchBytes / image_bytes));
-  pl.nb = std::clamp<int64_t>(pl.nb, 1, std::max<int64_t>(1, (g.N + threads - 1) / threads));
+  pl.slot = (P + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
+  const int64_t slot_bytes = std::max<int64_t>(1, row_bytes * pl.slot);
+  // Grouped only when the slot padding costs little (a 7x7 image in a 64-column slot did
+  // 30% more work, slower than a GEMM of its own).
+  const bool group = P < kGroupColumns && 8 * pl.slot <= 9 * P;
+  pl.nb = group ? (kGroupColumns + pl.slot - 1) / pl.slot : 1;
+  pl.nb = std::min(pl.nb, std::max<int64_t>(1, kMaxScratchBytes / slot_bytes));
+  if (pl.nb == 1) pl.slot = P;
   pl.band = g.Ho;
-  if (pl.nb == 1 && !g.pointwise() && image_bytes > kBandAboveBytes) {
+  if (pl.nb == 1 && !g.pointwise() && row_bytes * P > kBandAboveBytes) {
     const int64_t cols = std::max(kMinColumns, kBandBytes / row_bytes);
     pl.band = std::clamp<int64_t>((cols + g.Wo - 1) / g.Wo, 1, g.Ho);
   }
@@ -69,22 +91,19 @@ Plan make_plan(const ConvGeom& g, size_t elem, const Parallel& par, bool bands_i
   pl.chunks = (g.N + pl.nb - 1) / pl.nb;
   pl.bands_apart = bands_independent && pl.bands > 1;
   const int64_t units = pl.bands_apart ? pl.chunks * pl.bands : pl.chunks;
-  const int64_t macs = g.N * g.O * g.rows() * P;
+  const int64_t macs = pl.chunks * pl.nb * g.O * g.rows() * pl.slot;
   const bool side_by_side = threads > 1 && units >= threads && macs >= threads * par.min_macs;
-  if (!side_by_side && !bands_independent) {  // one image at a time, split inside: no bands
-    pl.band = g.Ho;
-    pl.bands = 1;
-  }
   pl.workers = side_by_side ? threads : 1;
   pl.outer = side_by_side ? par : par.serial();
   pl.inner = side_by_side ? par.serial() : par;
   return pl;
 }
 
-// Images [n0, n0+m) and output rows [oh0, oh1) (all rows when m > 1).
+// Images [n0, n0+m) in slots [0, slots) of `slot` columns (m < slots in the batch's last
+// chunk) and output rows [oh0, oh1) (all rows when slots > 1).
 struct Tile {
-  int64_t n0, m, oh0, oh1;
-  int64_t columns(const ConvGeom& g) const { return m * (oh1 - oh0) * g.Wo; }
+  int64_t n0, m, slots, slot, oh0, oh1;
+  int64_t columns(const ConvGeom& g) const { return slots > 1 ? slots * slot : (oh1 - oh0) * g.Wo; }
 };
 
 // Runs body(tile, worker) over every tile of the plan; worker in [0, workers) names the
@@ -93,7 +112,7 @@ template <class Body>
 void for_each_tile(const Plan& pl, const ConvGeom& g, Body&& body) {
   auto tile = [&](int64_t c, int64_t b) {
     const int64_t n0 = c * pl.nb, oh0 = b * pl.band;
-    return Tile{n0, std::min(pl.nb, g.N - n0), oh0, std::min(g.Ho, oh0 + pl.band)};
+    return Tile{n0, std::min(pl.nb, g.N - n0), pl.nb, pl.slot, oh0, std::min(g.Ho, oh0 + pl.band)};
   };
   auto chunk = [&](int64_t c, int worker) {
     for (int64_t b = 0; b < pl.bands; ++b) body(tile(c, b), worker);
@@ -113,7 +132,7 @@ template <class T>
 class Scratch {
  public:
   Scratch(const ConvGeom& g, const Plan& pl) {
-    const int64_t L = pl.nb * pl.band * g.Wo;
+    const int64_t L = pl.nb > 1 ? pl.nb * pl.slot : pl.band * g.Wo;
     col_size_ = g.rows() * L;
     mat_size_ = pl.nb > 1 ? g.Og * L : 0;
     buf_ = pl.outer.empty({pl.workers * (col_size_ + mat_size_)}, dtype_of<T>());
@@ -126,47 +145,61 @@ class Scratch {
   Tensor buf_;
 };
 
+// Zero, in rows [r0, r1) of a (rows, slots*slot) matrix, every column that holds no image
+// pixel: each slot's padding past P, and the slots of images a last chunk lacks.
+template <class T>
+void zero_gaps(T* a, int64_t r0, int64_t r1, const Tile& t, int64_t P) {
+  const int64_t ld = t.slots * t.slot;
+  for (int64_t r = r0; r < r1; ++r) {
+    T* row = a + r * ld;
+    for (int64_t i = 0; i < t.m; ++i) std::fill(row + i * t.slot + P, row + (i + 1) * t.slot, T(0));
+    std::fill(row + t.m * t.slot, row + ld, T(0));
+  }
+}
+
 // The column matrix (R, L) of a tile of group grp: in place for a pointwise conv of one
 // image, else lowered into col. Returns the matrix and sets its row stride.
 template <class T>
 const T* columns(const ConvGeom& g, const T* X, const Tile& t, int64_t grp, T* col, const Parallel& par, int64_t& ld) {
   const int64_t HW = g.in_plane();
   const T* x0 = X + (t.n0 * g.C + grp * g.Cg) * HW;
-  if (g.pointwise() && t.m == 1) {  // output row oh is input row oh
+  if (g.pointwise() && t.slots == 1) {  // output row oh is input row oh
     ld = HW;
     return x0 + t.oh0 * g.W;
   }
   const ConvGeom b = band_geom(g, t.oh0, t.oh1);
   ld = t.columns(g);
   parallel_for(par, g.rows(), par.elements_grain(ld), [&](int64_t r0, int64_t r1) {
-    for (int64_t i = 0; i < t.m; ++i) im2col(x0 + i * g.C * HW, b, col + i * b.out_plane(), ld, r0, r1);
+    for (int64_t i = 0; i < t.m; ++i) im2col(x0 + i * g.C * HW, b, col + i * t.slot, ld, r0, r1);
+    if (t.slots > 1) zero_gaps(col, r0, r1, t, g.out_plane());
   });
   return col;
 }
 
 // Group grp of a tile of a (N, O, Ho*Wo) tensor as an (Og, L) matrix: in place for one
-// image, else gathered into mat. Returns the matrix and sets its row stride.
+// image slot, else gathered into mat (gaps zero). Returns the matrix and sets its row stride.
 template <class T>
 const T* group_rows(const ConvGeom& g, const T* Y, const Tile& t, int64_t grp, T* mat, int64_t& ld) {
   const int64_t P = g.out_plane();
-  if (t.m == 1) {
+  if (t.slots == 1) {
     ld = P;
     return Y + (t.n0 * g.O + grp * g.Og) * P + t.oh0 * g.Wo;
   }
-  ld = t.m * P;
+  ld = t.slots * t.slot;
   for (int64_t o = 0; o < g.Og; ++o)
     for (int64_t i = 0; i < t.m; ++i)
-      std::memcpy(mat + o * ld + i * P, Y + ((t.n0 + i) * g.O + grp * g.Og + o) * P, P * sizeof(T));
+      std::memcpy(mat + o * ld + i * t.slot, Y + ((t.n0 + i) * g.O + grp * g.Og + o) * P, P * sizeof(T));
+  zero_gaps(mat, 0, g.Og, t, P);
   return mat;
 }
 
-// The inverse of group_rows for m > 1: mat (Og, m*P) into group grp of the tile's images.
+// The inverse of group_rows for slots > 1: mat (Og, slots*slot) into group grp of the tile's images.
 template <class T>
 void scatter_rows(const ConvGeom& g, const T* mat, const Tile& t, int64_t grp, T* Y) {
-  const int64_t P = g.out_plane();
+  const int64_t P = g.out_plane(), ld = t.slots * t.slot;
   for (int64_t o = 0; o < g.Og; ++o)
     for (int64_t i = 0; i < t.m; ++i)
-      std::memcpy(Y + ((t.n0 + i) * g.O + grp * g.Og + o) * P, mat + (o * t.m + i) * P, P * sizeof(T));
+      std::memcpy(Y + ((t.n0 + i) * g.O + grp * g.Og + o) * P, mat + o * ld + i * t.slot, P * sizeof(T));
 }
 
 // A stride-1 convolution's data gradient is itself a stride-1 convolution: of gy with the
@@ -215,7 +248,7 @@ Tensor conv2d_forward(const Parallel& par, const Tensor& x, const Tensor& w, con
         int64_t ldc;
         const T* col = columns(g, X, t, grp, s.col(wk), pl.inner, ldc);
         const T* A = Wt + grp * g.Og * R;  // (Og, R)
-        if (t.m == 1) {
+        if (t.slots == 1) {
           T* out = Y + (t.n0 * g.O + grp * g.Og) * P + t.oh0 * g.Wo;
           gemm_rows(pl.inner, false, false, g.Og, L, R, T(1), A, R, col, ldc, T(0), out, P);
         } else {
@@ -267,7 +300,7 @@ Tensor conv2d_backward_data(const Parallel& par, const Tensor& gy, const Tensor&
         const T* gyg = group_rows(g, G, t, grp, s.mat(wk), ldg);
         const T* A = Wt + grp * g.Og * R;  // (Og, R), used transposed
         T* gx0 = GX + (t.n0 * g.C + grp * g.Cg) * HW;
-        if (g.pointwise() && t.m == 1) {  // the column matrix is these rows of gx itself
+        if (g.pointwise() && t.slots == 1) {  // the column matrix is these rows of gx itself
           gemm_rows(pl.inner, true, false, R, L, g.Og, T(1), A, R, gyg, ldg, T(0), gx0 + t.oh0 * g.W, HW);
           continue;
         }
@@ -275,7 +308,7 @@ Tensor conv2d_backward_data(const Parallel& par, const Tensor& gy, const Tensor&
         gemm_rows(pl.inner, true, false, R, L, g.Og, T(1), A, R, gyg, ldg, T(0), col, L);
         const int64_t grain = pl.inner.elements_grain(g.KH * g.KW * L);
         parallel_for(pl.inner, g.Cg, grain, [&](int64_t c0, int64_t c1) {
-          for (int64_t i = 0; i < t.m; ++i) col2im(col + i * b.out_plane(), L, b, gx0 + i * g.C * HW, c0, c1);
+          for (int64_t i = 0; i < t.m; ++i) col2im(col + i * t.slot, L, b, gx0 + i * g.C * HW, c0, c1);
         });
       }
     });

@@ -2,9 +2,17 @@
 //   forward        y (N,O)  = x (N,I) * w^T + b
 //   backward data  gx (N,I) = gy (N,O) * w (O,I)
 //   backward weight gw (O,I) = gy^T (O,N) * x (N,I)
-// The rows of the result are split over threads, one single-threaded GEMM each (see
-// fast_gemm.h for why OpenBLAS does not thread by itself here).
+// Forward and data gradient: the N rows go in blocks of exactly kRows rows (the last block
+// padded with zero rows in scratch), one single-threaded GEMM of the same shape per block,
+// the blocks split over threads (see fast_gemm.h for why OpenBLAS does not thread by itself
+// here). Why fixed blocks: OpenBLAS computes a row differently depending on the call's
+// shape (on 0.3.21 a lone row, M = 1, differs in the last bits from the same row among
+// several), so a row's result would depend on how many images share its batch. With one
+// call shape for every block, it does not (batch invariance). The price: a batch of one
+// image does the work of kRows rows here, and w is packed once per block.
+// The weight gradient sums over the batch by definition; its rows are split over threads.
 #include <algorithm>
+#include <cstring>
 
 #include "autodiff/dispatch.h"
 #include "backends/cpu/fast.h"
@@ -13,6 +21,32 @@
 
 namespace sv::fast {
 
+namespace {
+constexpr int64_t kRows = 32;  // rows per GEMM: enough to amortize packing w
+
+// out (N, Q) = f(in (N, P)) block by block: f(in_block, out_block) computes kRows rows.
+// A partial last block goes through zero-padded scratch.
+template <class T, class F>
+void for_row_blocks(const Parallel& par, int64_t N, int64_t P, int64_t Q, int64_t macs_per_row, const T* in, T* out,
+                    F&& f) {
+  const int64_t blocks = (N + kRows - 1) / kRows;
+  parallel_for(par, blocks, par.macs_grain(kRows * macs_per_row), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t n0 = b * kRows, m = std::min(kRows, N - n0);
+      if (m == kRows) {
+        f(in + n0 * P, out + n0 * Q);
+        continue;
+      }
+      Tensor pad = par.zeros({kRows * (P + Q)}, dtype_of<T>());
+      T *pin = pad.data<T>(), *pout = pin + kRows * P;
+      std::memcpy(pin, in + n0 * P, static_cast<size_t>(m * P) * sizeof(T));
+      f(pin, pout);
+      std::memcpy(out + n0 * Q, pout, static_cast<size_t>(m * Q) * sizeof(T));
+    }
+  });
+}
+}  // namespace
+
 Tensor linear_forward(const Parallel& par, const Tensor& x, const Tensor& w, const Tensor& b) {
   const SingleThreadedBlas blas;
   return dispatch_float(x, "linear", [&](auto tag) {
@@ -20,14 +54,13 @@ Tensor linear_forward(const Parallel& par, const Tensor& x, const Tensor& w, con
     const int64_t N = x.dim(0), I = x.dim(1), O = w.dim(0);
     Tensor y = par.empty({N, O}, x.dtype());
     const T *X = x.data<T>(), *Wt = w.data<T>(), *B = b.defined() ? b.data<T>() : nullptr;
-    T* Y = y.data<T>();
-    parallel_for(par, N, par.macs_grain(I * O), [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n)
+    for_row_blocks<T>(par, N, I, O, I * O, X, y.data<T>(), [&](const T* xb, T* yb) {
+      for (int64_t r = 0; r < kRows; ++r)
         if (B)
-          std::copy(B, B + O, Y + n * O);
+          std::copy(B, B + O, yb + r * O);
         else
-          std::fill_n(Y + n * O, O, T(0));
-      if (I > 0) gemm(false, true, n1 - n0, O, I, T(1), X + n0 * I, I, Wt, I, T(1), Y + n0 * O, O);
+          std::fill_n(yb + r * O, O, T(0));
+      if (I > 0) gemm(false, true, kRows, O, I, T(1), xb, I, Wt, I, T(1), yb, O);
     });
     return y;
   });
@@ -40,9 +73,8 @@ Tensor linear_backward_data(const Parallel& par, const Tensor& gy, const Tensor&
     const int64_t N = gy.dim(0), O = w.dim(0), I = w.dim(1);
     Tensor gx = par.zeros({N, I}, gy.dtype());
     const T *G = gy.data<T>(), *Wt = w.data<T>();
-    T* GX = gx.data<T>();
-    parallel_for(par, N, par.macs_grain(I * O), [&](int64_t n0, int64_t n1) {
-      if (O > 0 && I > 0) gemm(false, false, n1 - n0, I, O, T(1), G + n0 * O, O, Wt, I, T(0), GX + n0 * I, I);
+    for_row_blocks<T>(par, N, O, I, I * O, G, gx.data<T>(), [&](const T* gb, T* xb) {
+      if (O > 0 && I > 0) gemm(false, false, kRows, I, O, T(1), gb, O, Wt, I, T(0), xb, I);
     });
     return gx;
   });

@@ -7,6 +7,12 @@
 // for the cores, and concurrent multi-threaded calls serialize on OpenBLAS's lock).
 // SingleThreadedBlas holds OpenBLAS at one thread for its lifetime and then restores
 // the caller's setting; gemm_rows is the threaded GEMM built from single-threaded calls.
+//
+// Batch invariance: OpenBLAS picks its kernel and blocking by the shape of each call (on
+// 0.3.21, a lone row, M = 1, comes out of another path than the same row among several, and
+// a conv GEMM over the columns of several images differs in the last bits from the same
+// image's GEMM alone). The callers therefore give each image (each row of a dense layer)
+// calls whose shapes depend on the layer alone, never on the batch or the thread count.
 #pragma once
 #include <cblas.h>
 
@@ -31,14 +37,29 @@ inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha
               C, static_cast<int>(ldc));
 }
 
-// The same product with the M rows of C split over threads (one GEMM call each).
+// Rows of C per GEMM call in gemm_rows: a function of the shape alone (at least 16 rows,
+// about kMinMacsPerThread multiply-adds), never of the thread count or of the tuning in
+// Parallel, so that each row of C comes out of a call of the same shape however many
+// threads share the work.
+inline int64_t gemm_row_block(int64_t M, int64_t N, int64_t K) {
+  constexpr int64_t kMinRows = 16;
+  const int64_t rows = std::max(kMinRows, kMinMacsPerThread / std::max<int64_t>(N * K, 1));
+  return std::clamp<int64_t>((rows + kMinRows - 1) / kMinRows * kMinRows, 1, std::max<int64_t>(M, 1));
+}
+
+// The same product with the M rows of C cut into blocks of gemm_row_block rows, one
+// single-threaded GEMM call each, the blocks split over threads.
 template <class T>
 void gemm_rows(const Parallel& par, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  constexpr int64_t kMinRows = 16;
-  const int64_t grain = std::max(kMinRows, par.macs_grain(N * K));
-  parallel_for(par, M, grain, [&](int64_t m0, int64_t m1) {
-    gemm(ta, tb, m1 - m0, N, K, alpha, A + (ta ? m0 : m0 * lda), lda, B, ldb, beta, C + m0 * ldc, ldc);
+  if (M <= 0) return;
+  const int64_t rows = gemm_row_block(M, N, K), blocks = (M + rows - 1) / rows;
+  parallel_for(par, blocks, par.macs_grain(rows * N * K), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t m0 = b * rows;
+      gemm(ta, tb, std::min(rows, M - m0), N, K, alpha, A + (ta ? m0 : m0 * lda), lda, B, ldb, beta, C + m0 * ldc,
+           ldc);
+    }
   });
 }
 

@@ -28,11 +28,15 @@ constexpr int64_t kBlockTiles = 128;         // GEMM width: OpenBLAS packs U_xi 
 constexpr int64_t kMaxBlockBytes = 8 << 20;  // V and M of one block, for very many channels
 constexpr int64_t kMinBlockTiles = 16;
 constexpr int64_t kMaxBlockTiles = 512;      // bounds the row buffers of a segment
+// Small images share a block in slots of a multiple of this many tile columns: so that an
+// image's columns meet the same GEMM micro-kernel lanes in every slot (with unaligned slots,
+// OpenBLAS 0.3.21 gave an image different last bits in different slots; aligned to 16, the
+// AVX-512 kernels' width, no slot differed in any conv shape tried).
+constexpr int64_t kSlotAlign = 16;
 
 // Sizes of the tiling: th x tw tiles of 2x2 outputs per image.
 struct WinoGeom {
   int64_t N, C, H, W, O, Ho, Wo, pad_h, pad_w, th, tw;
-  int64_t tile_rows() const { return N * th; }
   int64_t tiles() const { return N * th * tw; }
 };
 
@@ -47,49 +51,78 @@ struct Segment {
   int64_t length() const { return tx1 - tx0; }
 };
 
-// How the tiles are grouped into blocks: `rows` whole tile rows each (pieces == 1), or,
-// when a tile row alone is too long, each tile row cut into `pieces` runs of up to `piece`
-// tiles. Tile rows are numbered over the whole batch, so a block may span images.
+// How the tiles are grouped into blocks, from the layer's geometry alone (never from N or
+// the thread count), so that each image's 16 GEMMs have the same shapes whatever else is
+// in its batch (batch invariance, fast_gemm.h):
+// - small images (at most half a block of tiles each, their tiles near a multiple of
+//   kSlotAlign): `images` whole images per block, each
+//   in a slot of `slot` tile columns (its tiles rounded up to kSlotAlign); the block is
+//   always max_tiles = images * slot columns wide, the columns of slot padding and of the
+//   images a batch's last block lacks are zero (their outputs are not written);
+// - otherwise: `rows` whole tile rows of one image per block (pieces == 1), or, when a tile
+//   row alone is too long, each tile row cut into `pieces` runs of up to `piece` tiles;
+//   per_image blocks per image.
 struct Blocking {
-  int64_t rows, pieces, piece, blocks, max_tiles;
+  int64_t images, slot, rows, pieces, piece, per_image, blocks, max_tiles;
 };
 
-Blocking make_blocking(const WinoGeom& g, size_t elem, int threads) {
+Blocking make_blocking(const WinoGeom& g, size_t elem) {
   const int64_t per_tile = 16 * (g.C + g.O) * static_cast<int64_t>(elem);
-  int64_t target = std::clamp(std::min(kBlockTiles, kMaxBlockBytes / per_tile), kMinBlockTiles, kMaxBlockTiles);
-  if (threads > 1) {  // a multiple of `threads` blocks of about the same size
-    const int64_t rounds = (g.tiles() + threads * target - 1) / (threads * target);
-    target = std::max(kMinBlockTiles, (g.tiles() + threads * rounds - 1) / (threads * rounds));
-  }
+  const int64_t target =
+      std::clamp(std::min(kBlockTiles, kMaxBlockBytes / per_tile), kMinBlockTiles, kMaxBlockTiles);
+  const int64_t slot = (g.th * g.tw + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
   Blocking bl;
-  if (g.tw <= target) {
-    bl.rows = target / g.tw;
+  bl.images = 1;
+  bl.slot = 0;
+  if (2 * slot <= target && 8 * slot <= 9 * g.th * g.tw) {  // padding costs little (7x7 outputs: none)
+    bl.images = target / slot;
+    bl.slot = slot;
+    bl.rows = g.th;
     bl.pieces = 1;
     bl.piece = g.tw;
-    bl.blocks = (g.tile_rows() + bl.rows - 1) / bl.rows;
-    bl.max_tiles = std::min(bl.rows, g.tile_rows()) * g.tw;
+    bl.per_image = 1;
+    bl.blocks = (g.N + bl.images - 1) / bl.images;
+    bl.max_tiles = bl.images * slot;
+    return bl;
+  }
+  if (g.tw <= target) {
+    bl.rows = std::min(g.th, target / g.tw);
+    bl.pieces = 1;
+    bl.piece = g.tw;
+    bl.per_image = (g.th + bl.rows - 1) / bl.rows;
+    bl.max_tiles = bl.rows * g.tw;
   } else {
     bl.rows = 1;
     bl.pieces = (g.tw + target - 1) / target;
     bl.piece = (g.tw + bl.pieces - 1) / bl.pieces;
-    bl.blocks = g.tile_rows() * bl.pieces;
+    bl.per_image = g.th * bl.pieces;
     bl.max_tiles = bl.piece;
   }
+  bl.blocks = g.N * bl.per_image;
   return bl;
 }
 
-// Calls f(segment) for each segment of block `block`; returns the block's tile count.
+// Calls f(segment) for each segment of block `block`, in the order of their columns j0;
+// returns the block's tile columns (the GEMM width; with several images per block, padding
+// included).
 template <class F>
 int64_t for_each_segment(const WinoGeom& g, const Blocking& bl, int64_t block, F&& f) {
+  if (bl.images > 1) {
+    const int64_t n0 = block * bl.images, n1 = std::min(g.N, n0 + bl.images);
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t ty = 0; ty < g.th; ++ty) f(Segment{n, ty, 0, g.tw, (n - n0) * bl.slot + ty * g.tw});
+    return bl.max_tiles;
+  }
+  const int64_t n = block / bl.per_image, b = block % bl.per_image;
   if (bl.pieces > 1) {
-    const int64_t r = block / bl.pieces, tx0 = (block % bl.pieces) * bl.piece;
-    const Segment s{r / g.th, r % g.th, tx0, std::min(g.tw, tx0 + bl.piece), 0};
+    const int64_t ty = b / bl.pieces, tx0 = (b % bl.pieces) * bl.piece;
+    const Segment s{n, ty, tx0, std::min(g.tw, tx0 + bl.piece), 0};
     f(s);
     return s.length();
   }
-  const int64_t r0 = block * bl.rows, r1 = std::min(g.tile_rows(), r0 + bl.rows);
-  for (int64_t r = r0; r < r1; ++r) f(Segment{r / g.th, r % g.th, 0, g.tw, (r - r0) * g.tw});
-  return (r1 - r0) * g.tw;
+  const int64_t ty0 = b * bl.rows, ty1 = std::min(g.th, ty0 + bl.rows);
+  for (int64_t ty = ty0; ty < ty1; ++ty) f(Segment{n, ty, 0, g.tw, (ty - ty0) * g.tw});
+  return (ty1 - ty0) * g.tw;
 }
 
 int64_t block_tiles(const WinoGeom& g, const Blocking& bl, int64_t block) {
@@ -213,7 +246,13 @@ void input_transform(const WinoGeom& g, const T* X, const Blocking& bl, int64_t 
       done += filled;
       filled = 0;
     };
+    auto zeros_to = [&](int64_t j) {  // slot padding and missing images: zero columns up to j
+      flush();
+      for (int xi = 0; xi < 16; ++xi) std::fill(vc + xi * ld + done, vc + xi * ld + j, T(0));
+      done = j;
+    };
     for_each_segment(g, bl, block, [&](const Segment& s) {
+      if (s.j0 > done + filled) zeros_to(s.j0);
       const int64_t len = s.length(), n = len + 1, iw0 = 2 * s.tx0 - g.pad_w, ih0 = 2 * s.ty - g.pad_h;
       const T* xc = X + (s.n * g.C + c) * g.H * g.W;
       for (int i = 0; i < 4; ++i)
@@ -226,7 +265,7 @@ void input_transform(const WinoGeom& g, const T* X, const Blocking& bl, int64_t 
         if (filled == kChunk) flush();
       }
     });
-    flush();
+    zeros_to(nt);
   }
 }
 
@@ -312,7 +351,7 @@ Tensor conv2d_winograd(const Parallel& par, const Tensor& x, const Tensor& w, co
                          wt.data<T>() + part * 9 * g.C, U);
     });
 
-    const Blocking bl = make_blocking(g, sizeof(T), par.threads);
+    const Blocking bl = make_blocking(g, sizeof(T));
     const int64_t macs = 16 * g.O * g.C * g.tiles();
     const bool side_by_side = par.threads > 1 && bl.blocks >= par.threads && macs >= par.threads * par.min_macs;
     const int workers = side_by_side ? par.threads : 1;

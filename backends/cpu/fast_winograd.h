@@ -12,8 +12,9 @@
 // then the output transform Y = A^T m A (2x2 outputs per tile and o). 16 GEMMs of depth C
 // replace one of depth 9C over 4 times the columns: 2.25x fewer multiply-adds.
 //
-// Tiles are processed in blocks of about 128 (whole tile rows of one or more images, or a
-// piece of one long tile row), so that a block's V (16, C, nt) and M (16, O, nt) stay a few
+// Tiles are processed in blocks of up to about 128 (whole tile rows of one image, or a
+// piece of one long tile row; never tiles of two images, so that an image's result does not
+// depend on its batch), so that a block's V (16, C, nt) and M (16, O, nt) stay a few
 // MiB at most while each GEMM is wide enough to pay for OpenBLAS packing U_xi (O x C) anew
 // in every call (blocks of 32 tiles left 512-channel convs no faster than im2col). Blocks
 // run side by side on the worker threads (parallel_dynamic), each thread with its own V and

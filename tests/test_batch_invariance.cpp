@@ -1,0 +1,232 @@
+// Batch invariance of the fast CPU backend: an image's features, its input gradients (one
+// cotangent or K-stacked) and every number and map of an explain run are bitwise the same
+// whatever other images share its batch, how many images (or cotangents) go into one pass
+// (1, 3, 64) and on how many threads the backend runs (1, 2, and 2 with every threshold at 1
+// so that each kernel splits its work). Compared with memcmp, not a tolerance.
+//
+// The inputs have exact ties: piecewise-constant images (flat 4x4 blocks of a few values),
+// so max-pool windows hold equal values and a last-bit difference in a convolution changes
+// which input a window picks, and with it the whole gradient path. Models: the bundled
+// Fashion-MNIST CNN (batchnorm folded into its convs, max pool, two dense layers) and
+// resnet18 with the portable weights of tests/fixtures/resnet18.safetensors (seed 4; batchnorm,
+// residual adds, max pool, the dense fc) at 32x32.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/explain.h"
+#include "apps/primitives.h"
+#include "backends/cpu/cpu_backend.h"
+#include "weights/model.h"
+
+namespace sv {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Piecewise-constant images (N, C, S, S): 4x4 blocks, each one of 5 values, and one
+// image repeated, so that ties are exact within and across images.
+Tensor tied_images(int64_t N, int64_t C, int64_t S, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const float levels[5] = {-1.5f, -0.25f, 0.0f, 0.75f, 2.0f};
+  std::uniform_int_distribution<int> pick(0, 4);
+  Tensor x = Tensor::empty({N, C, S, S}, DType::F32);
+  float* p = x.data<float>();
+  const int64_t B = (S + 3) / 4;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      std::vector<float> block(static_cast<size_t>(B * B));
+      for (float& v : block) v = levels[pick(rng)];
+      for (int64_t h = 0; h < S; ++h)
+        for (int64_t w = 0; w < S; ++w) p[((n * C + c) * S + h) * S + w] = block[static_cast<size_t>(h / 4 * B + w / 4)];
+    }
+  const int64_t img = C * S * S;
+  std::memcpy(p + (N - 1) * img, p + 5 * img, img * sizeof(float));  // the last image repeats image 5
+  return x;
+}
+
+Tensor randn(const Shape& s, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> nd(0.0, 1.0);
+  Tensor t = Tensor::empty(s, DType::F64);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<double>()[i] = nd(rng);
+  return t;
+}
+
+// Rows [n0, n1) of dimension 1 of G (K, N, D), as a contiguous (K, n1 - n0, D).
+Tensor cotangent_rows(const Tensor& G, int64_t n0, int64_t n1) {
+  const int64_t K = G.dim(0), N = G.dim(1), D = G.dim(2);
+  Tensor out = Tensor::empty({K, n1 - n0, D}, G.dtype());
+  for (int64_t k = 0; k < K; ++k)
+    std::memcpy(out.data<double>() + k * (n1 - n0) * D, G.data<double>() + (k * N + n0) * D,
+                (n1 - n0) * D * sizeof(double));
+  return out;
+}
+
+// The first element where a and b differ bitwise, or "" when they are identical.
+std::string bitwise_diff(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape() || a.dtype() != b.dtype())
+    return "shapes " + shape_str(a.shape()) + " and " + shape_str(b.shape());
+  if (std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0) return "";
+  for (int64_t i = 0; i < a.numel(); ++i)
+    if (std::memcmp(static_cast<const char*>(a.raw()) + i * dtype_size(a.dtype()),
+                    static_cast<const char*>(b.raw()) + i * dtype_size(a.dtype()), dtype_size(a.dtype())) != 0) {
+      std::ostringstream s;
+      s.precision(9);
+      s << "element " << i << ": " << a.item(i) << " vs " << b.item(i);
+      return s.str();
+    }
+  return "";
+}
+
+// The backends compared: 1 thread, 2 threads, and 2 threads that split every kernel.
+struct Config {
+  std::string name;
+  fast::Parallel par;
+};
+std::vector<Config> configs() {
+  fast::Parallel one{1, 0, 0, nullptr}, two{2, 0, 0, nullptr}, split{2, 1, 1, nullptr};
+  return {{"1 thread", one}, {"2 threads", two}, {"2 threads, every kernel split", split}};
+}
+
+struct Case {
+  std::string layer;
+  Pool pool;
+};
+
+// The reference: features and the vjp of K = 3 cotangents of all N images in one pass on one
+// thread. Then, for every backend and batch size b in {64, 3, 1}: features in batches of b,
+// and the vjp for the images in groups of b with the cotangents in passes of 1 or all 3.
+// Each must equal the reference bitwise. `probe` limits the groups of b < 64 to those that
+// hold one of the first or last `probe` images (0: all), to bound the test's time on
+// larger models.
+void expect_batch_invariant(Model& m, const Tensor& x, const std::vector<Case>& cases, int64_t probe = 0) {
+  const int64_t N = x.dim(0), img = x.numel() / N;
+  for (const Case& c : cases) {
+    SCOPED_TRACE("layer " + c.layer);
+    CpuBackend ref_be(1);
+    const Tensor ref_phi = features(m, ref_be, c.layer, c.pool, x, N);
+    const Tensor G = randn({3, N, ref_phi.dim(1)}, 7);
+    const Tensor ref_S = vjp(m, ref_be, c.layer, c.pool, x, G, 3);
+    for (const Config& cfg : configs()) {
+      CpuBackend be(cfg.par);
+      for (int64_t b : {64, 3, 1}) {
+        SCOPED_TRACE(cfg.name + ", batch " + std::to_string(b));
+        EXPECT_EQ(bitwise_diff(features(m, be, c.layer, c.pool, x, b), ref_phi), "") << "features";
+        for (int64_t max_k : {1, 3})
+          for (int64_t n0 = 0; n0 < N; n0 += b) {
+            const int64_t n1 = std::min(N, n0 + b);
+            if (probe > 0 && b < 64 && n0 >= probe && n1 <= N - probe) continue;
+            const Tensor s = vjp(m, be, c.layer, c.pool, x.slice0(n0, n1), cotangent_rows(G, n0, n1), max_k);
+            for (int64_t k = 0; k < 3; ++k) {
+              const Tensor got = s.slice0(k, k + 1).reshape({(n1 - n0) * img});
+              const Tensor want = ref_S.slice0(k, k + 1).reshape({N * img}).slice0(n0 * img, n1 * img);
+              EXPECT_EQ(bitwise_diff(got, want), "")
+                  << "vjp of images " << n0 << ".." << n1 - 1 << ", cotangent " << k << ", " << max_k << " per pass";
+            }
+          }
+      }
+    }
+  }
+}
+
+TEST(BatchInvariance, FashionMnistCnnFeaturesAndVjp) {
+  Model m = load_model(std::string(SHAREDVIS_SOURCE_DIR) + "/weights/fmnist_cnn.safetensors");
+  const Tensor x = tied_images(67, 1, 28, 11);  // 67 = 64 + 3: a full pass of 64 and a short one
+  expect_batch_invariant(m, x, {{"features", Pool::Avg}, {"features.7", Pool::Max}, {"classifier.4", Pool::None}});
+}
+
+TEST(BatchInvariance, ResNet18FeaturesAndVjp) {
+  ModelInfo info;  // the model of tests/fixtures/resnet18.safetensors (its __metadata__)
+  info.arch = "resnet18";
+  info.num_classes = 10;
+  info.input_size = info.resize_size = 32;
+  Model m = make_model(info);
+  init_portable(*m.net, 4);
+  const Tensor x = tied_images(67, 3, 32, 12);
+  expect_batch_invariant(m, x, {{"fc", Pool::None}}, /*probe=*/3);
+}
+
+std::string file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The first few differences between two JSON documents, as paths.
+std::string json_diff(const nlohmann::json& a, const nlohmann::json& b) {
+  const nlohmann::json patch = nlohmann::json::diff(a, b);
+  std::string out;
+  for (size_t i = 0; i < std::min<size_t>(patch.size(), 5); ++i) out += patch[i]["path"].get<std::string>() + " ";
+  return patch.empty() ? "" : std::to_string(patch.size()) + " differences: " + out;
+}
+
+// results.json without what may differ: timings, the batch and thread choices themselves, and
+// the count of forward passes they led to.
+nlohmann::json comparable_results(const fs::path& dir) {
+  nlohmann::json j = nlohmann::json::parse(file_bytes(dir / "results.json"));
+  j.erase("timing_seconds");
+  j["inputs"]["backprop"].erase("forward_batches");
+  for (const char* k : {"max_batch", "feature_batch", "threads"}) j["choices"].erase(k);
+  return j;
+}
+
+// Every file of the explain output: results.json as above, the rest (maps as .npy, the
+// readouts, PNG overlays and figures) byte for byte. index.html shows the choices and
+// timings and is left out.
+void expect_same_output(const fs::path& a, const fs::path& b) {
+  EXPECT_EQ(json_diff(comparable_results(a), comparable_results(b)), "") << "results.json";
+  int compared = 0;
+  for (const auto& e : fs::recursive_directory_iterator(a)) {
+    if (!e.is_regular_file()) continue;
+    const fs::path rel = fs::relative(e.path(), a);
+    if (rel == "results.json" || rel == "index.html") continue;
+    ASSERT_TRUE(fs::exists(b / rel)) << rel;
+    EXPECT_TRUE(file_bytes(e.path()) == file_bytes(b / rel)) << rel << " differs";
+    compared += rel.extension() == ".npy";
+  }
+  EXPECT_GT(compared, 4);
+}
+
+TEST(BatchInvariance, ExplainMapsAndNumbers) {
+  const fs::path data = "/usr/share/datasets/fashion-mnist";
+  if (!fs::exists(data / "t10k-images-idx3-ubyte.gz")) GTEST_SKIP() << "Fashion-MNIST is not installed at " << data;
+  const fs::path root = fs::temp_directory_path() / ("sv_batchinv_" + std::to_string(::getpid()));
+  fs::create_directories(root);
+  struct Run {
+    int64_t max_batch, feature_batch;
+    int threads;
+  };
+  const std::vector<Run> runs = {{64, 256, 2}, {1, 1, 1}, {3, 3, 2}, {64, 64, 1}};
+  std::vector<fs::path> outs;
+  for (const Run& r : runs) {
+    ExplainOptions o;
+    o.dataset = "fashion-mnist";
+    o.limit = 200;  // the test set's flat black backgrounds tie in every max-pool window
+    o.synthetic = {"Bag", "Sandal"};
+    o.top_ooc = 2;
+    o.device = "cpu";
+    o.threads = r.threads;
+    o.max_batch = r.max_batch;
+    o.feature_batch = r.feature_batch;
+    o.progress = false;
+    o.out = (root / ("out_" + std::to_string(outs.size()))).string();
+    run_explain(o);
+    outs.push_back(o.out);
+  }
+  for (size_t i = 1; i < outs.size(); ++i) {
+    SCOPED_TRACE("max-batch " + std::to_string(runs[i].max_batch) + ", feature-batch " +
+                 std::to_string(runs[i].feature_batch) + ", threads " + std::to_string(runs[i].threads));
+    expect_same_output(outs[0], outs[i]);
+  }
+  fs::remove_all(root);
+}
+
+}  // namespace
+}  // namespace sv
