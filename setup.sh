@@ -8,18 +8,17 @@ BUILD_DIR=${BUILD_DIR:-build}
 # libomp-dev (OpenMP for clang) serve the sanitizer and fuzz builds that CI runs
 # (.ci/sanitize_and_fuzz.sh, fuzz/run.sh); the normal build uses g++. python3-dev and
 # python3-venv serve the Python package (pyproject.toml; test.sh installs it into a virtual
-# environment); ccache lets its wheel build reuse this build's objects.
+# environment).
 PACKAGES="build-essential cmake pkg-config libopenblas-dev liblapacke-dev nlohmann-json3-dev libcli11-dev
   zlib1g-dev libstb-dev libgtest-dev libbenchmark-dev dataset-fashion-mnist
-  clang libclang-rt-dev llvm libomp-dev python3-dev python3-venv ccache"
+  clang libclang-rt-dev llvm libomp-dev python3-dev python3-venv"
 missing=$(for p in $PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
   SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $missing
 fi
-LAUNCHER=$(command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache || true)
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release $LAUNCHER
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$BUILD_DIR" -j"$(nproc)"
 if [ "${SETUP_SKIP_DEMO:-0}" != 1 ]; then
   "$BUILD_DIR/sharedvis" explain --out out/demo

@@ -16,6 +16,7 @@
 
 #include "apps/cli_common.h"
 #include "apps/io/image.h"
+#include "apps/io/input_file.h"
 #include "apps/shape_probe.h"
 #include "arrays.h"
 #include "backends/factory.h"
@@ -35,6 +36,7 @@ struct PyModel {
 std::unique_ptr<PyModel> load(const std::string& path, const std::string& device) {
   auto m = std::make_unique<PyModel>();
   m->path = path;
+  sv::check_input_file(path);  // a missing file is named as such (FileNotFoundError), before the device
   nb::gil_scoped_release nogil;
   m->backend = sv::make_backend(device);
   m->model = sv::load_model(path);
@@ -196,6 +198,7 @@ std::pair<OutArray, std::vector<double>> integrated_gradients(PyModel& m, const 
 }  // namespace
 
 void bind_model(nb::module_& mod) {
+  using namespace nb::literals;
   nb::class_<PyModel>(mod, "Model")
       .def_ro("path", &PyModel::path)
       .def_prop_ro("device", [](const PyModel& m) { return m.backend->name(); })
@@ -203,10 +206,11 @@ void bind_model(nb::module_& mod) {
       .def("layers", &layers)
       .def("preprocess_paths", &preprocess_paths)
       .def("preprocess_arrays", &preprocess_arrays)
-      .def("features", &features)
-      .def("vjp", &vjp)
-      .def("jacobian", &jacobian)
-      .def("integrated_gradients", &integrated_gradients);
+      .def("features", &features, "x"_a, "layer"_a, "pool"_a, "max_batch"_a, "progress"_a.none())
+      .def("vjp", &vjp, "x"_a, "G"_a, "layer"_a, "pool"_a, "max_batch"_a, "progress"_a.none())
+      .def("jacobian", &jacobian, "x"_a, "layer"_a, "dims"_a, "pool"_a, "max_batch"_a, "progress"_a.none())
+      .def("integrated_gradients", &integrated_gradients, "x"_a, "G"_a, "layer"_a, "pool"_a, "steps"_a,
+           "baseline"_a, "rule"_a, "max_batch"_a, "progress"_a.none());
   mod.def("load_model", &load, nb::arg("path"), nb::arg("device"));
 }
 

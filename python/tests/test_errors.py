@@ -99,11 +99,16 @@ def test_preprocess_errors(r18, tmp_path):
         r18.preprocess([str(tmp_path / "junk.png")])
 
 
-def test_explain_argument_errors(tmp_path):
+def test_explain_argument_errors():
+    import glob
+    import tempfile
+    staged = set(glob.glob(os.path.join(tempfile.gettempdir(), "sharedvis-explain-*")))
     with pytest.raises(TypeError, match="unknown option"):
         sv.explain(dataset="fashion-mnist", synthetic=["Bag"], stepz=3)
-    with pytest.raises(FileNotFoundError):
-        sv.explain(responses=str(tmp_path / "none.csv"), preferred="x")
+    with pytest.raises(OSError, match="none.csv"):
+        sv.explain(responses="/nonexistent/none.csv", preferred="x", progress=False)
     with pytest.raises(ValueError, match="categories"):
         sv.explain(responses=np.zeros((2, 1)), images=[np.zeros((28, 28), np.uint8)] * 2, preferred="a")
-    assert not os.listdir(tmp_path)
+    with pytest.raises(TypeError, match="responses"):
+        sv.explain(responses=[[1.0]], preferred="a")
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "sharedvis-explain-*"))) == staged
