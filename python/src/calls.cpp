@@ -1,5 +1,7 @@
 #include "calls.h"
 
+#include <nanobind/stl/string.h>
+
 namespace svpy {
 
 void Reporter::report(const std::string& label, int64_t done, int64_t total) const {

@@ -19,7 +19,7 @@ FM_CLASSES = ["Bag", "Sandal", "Sneaker"]
 def normalized(results, paths):
     """results.json without timings, with the given folder paths replaced by a placeholder."""
     text = json.dumps({k: v for k, v in results.items() if k != "timing_seconds"}, sort_keys=True)
-    for p in sorted(paths, key=len, reverse=True):
+    for p in sorted(map(str, paths), key=len, reverse=True):
         text = text.replace(json.dumps(str(p))[1:-1], "<path>")
     # explain's own staging folder for in-memory inputs
     text = re.sub(re.escape(tempfile.gettempdir()) + r"/sharedvis-explain-[A-Za-z0-9_]+", "<path>", text)
@@ -27,7 +27,8 @@ def normalized(results, paths):
 
 
 def cli_explain(cli, out, *args):
-    cli("explain", *args, "--device", "cpu", "--no-progress", "--out", out)
+    # the bundled model as the package installs it (the CLI's own copy lies elsewhere)
+    cli("explain", *args, "--model", sv.bundled_model_path(), "--device", "cpu", "--no-progress", "--out", out)
     with open(os.path.join(out, "results.json")) as f:
         return json.load(f)
 
@@ -87,12 +88,12 @@ def _folder(root, pixels, cats):
 
 def test_image_arrays_equal_cli_on_files(cli, tmp_path):
     pixels, cats = _images(10)
-    folder = _folder(str(tmp_path / "imgs"), pixels, cats)
+    folder = _folder(str(tmp_path / "x" / "images"), pixels, cats)  # named as explain stages them
     args = ["--images", folder, "--synthetic", "Bag", "--top-ooc", "2", "--folds", "3"]
     want = cli_explain(cli, tmp_path / "cli", *args)
     res = sv.explain(images=pixels, categories=cats, synthetic="Bag", top_ooc=2, folds=3, device="cpu",
                      progress=False)
-    assert_same_run(res, want, cli_maps(tmp_path / "cli"), [tmp_path / "cli", folder])
+    assert_same_run(res, want, cli_maps(tmp_path / "cli"), [tmp_path / "cli", tmp_path / "x"])
 
 
 def test_responses_array_equal_cli_csv(cli, tmp_path):
