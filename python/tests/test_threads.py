@@ -38,8 +38,10 @@ def test_second_thread_runs_during_a_call(r18, x):
     finally:
         sys.setswitchinterval(old)
     assert len(seen) >= 12
+    # Without the release the counter could not move between two reports at all; with it, it
+    # moves whenever the OS ran the main thread meanwhile (any one interval proves the release).
     steps = [b - a for a, b in zip(seen, seen[1:])]
-    assert sum(s > 0 for s in steps) >= len(steps) // 2, seen
+    assert any(s > 0 for s in steps), seen
 
 
 def test_two_models_in_two_threads(r18, r18_path, x):
