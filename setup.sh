@@ -6,10 +6,12 @@ cd "$(dirname "$0")"
 BUILD_DIR=${BUILD_DIR:-build}
 # clang, libclang-rt-dev (libFuzzer and the sanitizer runtimes), llvm (llvm-symbolizer) and
 # libomp-dev (OpenMP for clang) serve the sanitizer and fuzz builds that CI runs
-# (.ci/sanitize_and_fuzz.sh, fuzz/run.sh); the normal build uses g++.
+# (.ci/sanitize_and_fuzz.sh, fuzz/run.sh); the normal build uses g++. python3-dev and
+# python3-venv serve the Python package (pyproject.toml; test.sh installs it into a virtual
+# environment).
 PACKAGES="build-essential cmake pkg-config libopenblas-dev liblapacke-dev nlohmann-json3-dev libcli11-dev
   zlib1g-dev libstb-dev libgtest-dev libbenchmark-dev dataset-fashion-mnist
-  clang libclang-rt-dev llvm libomp-dev"
+  clang libclang-rt-dev llvm libomp-dev python3-dev python3-venv"
 # Slurm and munge serve the Slurm test (tests/slurm/, docs/slurm.md): a private one-node cluster
 # that the test starts and stops in a temporary folder, with nothing under /etc. Installed
 # without their recommends, which add some 30 packages (the HDF5, InfluxDB, IPMI, ROCm...

@@ -4,8 +4,18 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <utility>
 
 namespace sv {
+
+namespace {
+thread_local ProgressHook progress_hook;
+}  // namespace
+
+ProgressHook set_progress_hook(ProgressHook hook) {
+  std::swap(hook, progress_hook);
+  return hook;
+}
 
 ProgressLine::ProgressLine(std::string label, std::string unit, bool enabled)
     : label_(std::move(label)), unit_(std::move(unit)), enabled_(enabled && terminal()),
@@ -14,6 +24,7 @@ ProgressLine::ProgressLine(std::string label, std::string unit, bool enabled)
 bool ProgressLine::terminal() { return ::isatty(STDERR_FILENO) == 1; }
 
 void ProgressLine::update(int64_t done, int64_t total) {
+  if (progress_hook) progress_hook(label_, done, total);
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
   if (done < total && shown_ && now - last_ < std::chrono::milliseconds(100)) return;

@@ -8,6 +8,12 @@
 
 namespace sv {
 
+// A hook every ProgressLine::update() calls first on this thread, shown or not: the Python
+// module sets one around a call to drive its own progress bar and to check for Ctrl-C (a hook
+// may throw, which unwinds the computation). Returns the previous hook.
+using ProgressHook = std::function<void(const std::string& label, int64_t done, int64_t total)>;
+ProgressHook set_progress_hook(ProgressHook hook);
+
 class ProgressLine {
  public:
   ProgressLine(std::string label, std::string unit, bool enabled);
