@@ -127,13 +127,14 @@ void evidence_summary_html(std::ostringstream& o, const RunResult& r) {
       << curves_plot(rows, true, "deletion, all neurons", 320) << curves_plot(rows, false, "insertion, all neurons", 320)
       << "</div><div class=muted>Over all neurons (legend: the mean AUC).</div>";
     faith_table(o, rows);
-    o << "<table><tr><th class=l>neuron</th>";
+    o << "<table><tr><th class=l>neuron</th><th>images with AUCs<br>(of explained)</th>";
     for (const FaithSummary& s : rows) o << "<th>" << xml_escape(method_label(s.method)) << "<br>deletion / insertion</th>";
     o << "</tr>";
     for (const NeuronResult* n : all) {
-      o << "<tr><td class=l>" << xml_escape(n->name) << (n->flags.empty() ? "" : " (flagged)") << "</td>";
-      for (const FaithSummary& s : faith_summary({n}))
-        o << "<td>" << num(s.deletion_auc) << " / " << num(s.insertion_auc) << "</td>";
+      const std::vector<FaithSummary> own = faith_summary({n});
+      o << "<tr><td class=l>" << xml_escape(n->name) << (n->flags.empty() ? "" : " (flagged)") << "</td><td>"
+        << (own.empty() ? 0 : own.front().images) << " (" << 2 * n->pairs.size() << ")</td>";
+      for (const FaithSummary& s : own) o << "<td>" << num(s.deletion_auc) << " / " << num(s.insertion_auc) << "</td>";
       o << "</tr>";
     }
     o << "</table>";
