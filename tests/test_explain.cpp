@@ -620,7 +620,8 @@ TEST_F(ExplainCli, FaithfulnessAndRandomisationInTheReport) {
 
   for (const auto& [args, expect] : std::vector<std::pair<std::string, std::string>>{
            {"--faith-baseline black", "--faith-baseline must be blur, zero or mean"},
-           {"--faith-steps 0", "--faith-steps must be >= 1"}}) {
+           {"--faith-steps 0", "--faith-steps must be >= 1"},
+           {"--randomisation --randomisation-seed -1", "must be an integer >= 0"}}) {
     const fs::path bad = dir.path / "out_badev";
     const CliResult b = run_cli(base_args() + "--images " + imgs + " --synthetic body " + args + " --out " + bad.string());
     EXPECT_NE(b.status, 0) << args;

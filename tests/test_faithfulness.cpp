@@ -112,18 +112,21 @@ TEST(Faithfulness, LinearResponseCurvesByHandAndAnyBatch) {
   // AUC (1.6 + .9 + .4 + .1) / 8 = .375; insertion 0, 4, 7, 9, 10 → AUC 5 / 8 = .625.
   // The reversed ranking: deletion 10, 9, 7, 4, 0 (AUC .625), insertion .375.
   const std::vector<double> v = {4, 3, 2, 1};
-  Tensor x = Tensor::empty({1, 2, 2}, DType::F32), b = Tensor::zeros({1, 2, 2}, DType::F32);
-  std::fill_n(x.data<float>(), 4, 1.0f);
-  const std::vector<CurveTask> tasks = {{x, b, {0, 1, 2, 3}, 0}, {x, b, {3, 2, 1, 0}, 0}};
   int64_t calls = 0;
   const ResponseFn linear = [&](const Tensor& xb, const std::vector<size_t>& task_of) {
     ++calls;
+    const Tensor x64 = xb.to(DType::F64);
     std::vector<double> r(task_of.size(), 0.0);
     for (size_t i = 0; i < r.size(); ++i)
-      for (size_t p = 0; p < 4; ++p) r[i] += v[p] * xb.data<float>()[i * 4 + p];
+      for (size_t p = 0; p < 4; ++p) r[i] += v[p] * x64.data<double>()[i * 4 + p];
     return r;
   };
+  for (DType dt : {DType::F32, DType::F64})
   for (int64_t batch : {1, 3, 7, 100}) {
+    Tensor x = Tensor::empty({1, 2, 2}, DType::F64), b = Tensor::zeros({1, 2, 2}, dt);
+    std::fill_n(x.data<double>(), 4, 1.0);
+    x = x.to(dt);
+    const std::vector<CurveTask> tasks = {{x, b, {0, 1, 2, 3}, 0}, {x, b, {3, 2, 1, 0}, 0}};
     calls = 0;
     const std::vector<Curves> c = deletion_insertion(tasks, 4, batch, linear);
     EXPECT_EQ(calls, (20 + batch - 1) / batch) << "batch " << batch;  // 2 tasks x 2 curves x 5 steps

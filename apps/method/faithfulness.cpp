@@ -40,15 +40,72 @@ std::vector<int64_t> random_ranking(int64_t n, uint64_t seed) {
 
 int64_t pixels_at_step(int64_t k, int64_t P, int steps) { return (2 * k * P + steps) / (2 * static_cast<int64_t>(steps)); }
 
-void perturbed_image(const double* x, const double* baseline, int64_t C, int64_t HW,
-                     const std::vector<int64_t>& ranking, int64_t n, bool deletion, double* out) {
-  const double* start = deletion ? x : baseline;
-  const double* other = deletion ? baseline : x;
+namespace {
+
+template <class T>
+void perturb(const T* x, const T* baseline, int64_t C, int64_t HW, const std::vector<int64_t>& ranking, int64_t n,
+             bool deletion, T* out) {
+  const T* start = deletion ? x : baseline;
+  const T* other = deletion ? baseline : x;
   std::copy_n(start, C * HW, out);
   for (int64_t i = 0; i < n; ++i) {
     const int64_t p = ranking[static_cast<size_t>(i)];
     for (int64_t c = 0; c < C; ++c) out[c * HW + p] = other[c * HW + p];
   }
+}
+
+// Every step image of every task, in batches of at most `batch` images of type T.
+template <class T>
+void run_batches(const std::vector<CurveTask>& tasks, int steps, int64_t batch, DType dtype, const ResponseFn& response,
+                 const ProgressFn& progress, std::vector<Curves>& out) {
+  const Tensor& x0 = tasks[0].x;
+  const int64_t C = x0.dim(0), H = x0.dim(1), W = x0.dim(2), P = H * W, numel = C * P;
+  std::vector<Tensor> xs, bs;  // the images and baselines in T (shared when already so)
+  for (const CurveTask& t : tasks) {
+    xs.push_back(t.x.to(dtype));
+    bs.push_back(t.baseline.to(dtype));
+  }
+  // Image j of the flat list: task j / (2 (steps+1)), then deletion or insertion, then k.
+  const int64_t per_task = 2 * (steps + 1), total = per_task * static_cast<int64_t>(tasks.size());
+  for (int64_t j0 = 0; j0 < total; j0 += batch) {
+    const int64_t n = std::min(batch, total - j0);
+    Tensor xb = Tensor::empty({n, C, H, W}, dtype);
+    std::vector<size_t> task_of(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t j = j0 + i, t = j / per_task, rem = j % per_task;
+      const bool deletion = rem <= steps;
+      const int64_t k = deletion ? rem : rem - (steps + 1);
+      const auto ti = static_cast<size_t>(t);
+      perturb(xs[ti].data<T>(), bs[ti].data<T>(), C, P, tasks[ti].ranking, pixels_at_step(k, P, steps), deletion,
+              xb.data<T>() + i * numel);
+      task_of[static_cast<size_t>(i)] = ti;
+    }
+    const std::vector<double> r = response(xb, task_of);
+    SV_CHECK(static_cast<int64_t>(r.size()) == n, ShapeError, "deletion_insertion: the response function returned " +
+                                                                   std::to_string(r.size()) + " values for " +
+                                                                   std::to_string(n) + " images");
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t j = j0 + i, rem = j % per_task;
+      Curves& c = out[static_cast<size_t>(j / per_task)];
+      if (rem <= steps)
+        c.deletion[static_cast<size_t>(rem)] = r[static_cast<size_t>(i)];
+      else
+        c.insertion[static_cast<size_t>(rem - steps - 1)] = r[static_cast<size_t>(i)];
+    }
+    if (progress) progress(j0 + n, total);
+  }
+}
+
+}  // namespace
+
+void perturbed_image(const double* x, const double* baseline, int64_t C, int64_t HW,
+                     const std::vector<int64_t>& ranking, int64_t n, bool deletion, double* out) {
+  perturb(x, baseline, C, HW, ranking, n, deletion, out);
+}
+
+void perturbed_image(const float* x, const float* baseline, int64_t C, int64_t HW,
+                     const std::vector<int64_t>& ranking, int64_t n, bool deletion, float* out) {
+  perturb(x, baseline, C, HW, ranking, n, deletion, out);
 }
 
 double normalised_auc(const std::vector<double>& r, double r_full, double r_base, double min_drop) {
@@ -68,51 +125,22 @@ std::vector<Curves> deletion_insertion(const std::vector<CurveTask>& tasks, int 
   if (tasks.empty()) return out;
   const Tensor& x0 = tasks[0].x;
   SV_CHECK(x0.ndim() == 3, ShapeError, "deletion_insertion: images must be (C, H, W), got " + shape_str(x0.shape()));
-  const int64_t C = x0.dim(0), H = x0.dim(1), W = x0.dim(2), P = H * W, numel = C * P;
+  const int64_t P = x0.dim(1) * x0.dim(2);
   for (const CurveTask& t : tasks) {
     SV_CHECK(t.x.shape() == x0.shape() && t.baseline.shape() == x0.shape(), ShapeError,
              "deletion_insertion: every image and baseline must be " + shape_str(x0.shape()));
     SV_CHECK(static_cast<int64_t>(t.ranking.size()) == P, ShapeError,
              "deletion_insertion: a ranking must list all " + std::to_string(P) + " pixels");
   }
-  std::vector<Tensor> xs, bs;  // float64 copies of every image and baseline
-  for (const CurveTask& t : tasks) {
-    xs.push_back(t.x.to(DType::F64));
-    bs.push_back(t.baseline.to(DType::F64));
-  }
   for (Curves& c : out) {
     c.deletion.assign(static_cast<size_t>(steps) + 1, 0.0);
     c.insertion.assign(static_cast<size_t>(steps) + 1, 0.0);
   }
-  // Image j of the flat list: task j / (2 (steps+1)), then deletion or insertion, then k.
-  const int64_t per_task = 2 * (steps + 1), total = per_task * static_cast<int64_t>(tasks.size());
-  for (int64_t j0 = 0; j0 < total; j0 += batch) {
-    const int64_t n = std::min(batch, total - j0);
-    Tensor xb = Tensor::empty({n, C, H, W}, DType::F64);
-    std::vector<size_t> task_of(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t j = j0 + i, t = j / per_task, rem = j % per_task;
-      const bool deletion = rem <= steps;
-      const int64_t k = deletion ? rem : rem - (steps + 1);
-      const auto ti = static_cast<size_t>(t);
-      perturbed_image(xs[ti].data<double>(), bs[ti].data<double>(), C, P, tasks[ti].ranking,
-                      pixels_at_step(k, P, steps), deletion, xb.data<double>() + i * numel);
-      task_of[static_cast<size_t>(i)] = static_cast<size_t>(t);
-    }
-    const std::vector<double> r = response(xb.to(x0.dtype()), task_of);
-    SV_CHECK(static_cast<int64_t>(r.size()) == n, ShapeError, "deletion_insertion: the response function returned " +
-                                                                   std::to_string(r.size()) + " values for " +
-                                                                   std::to_string(n) + " images");
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t j = j0 + i, t = j / per_task, rem = j % per_task;
-      Curves& c = out[static_cast<size_t>(t)];
-      if (rem <= steps)
-        c.deletion[static_cast<size_t>(rem)] = r[static_cast<size_t>(i)];
-      else
-        c.insertion[static_cast<size_t>(rem - steps - 1)] = r[static_cast<size_t>(i)];
-    }
-    if (progress) progress(j0 + n, total);
-  }
+  // The step images in the images' own dtype (float32 for model inputs: no float64 copies).
+  if (x0.dtype() == DType::F32)
+    run_batches<float>(tasks, steps, batch, DType::F32, response, progress, out);
+  else
+    run_batches<double>(tasks, steps, batch, DType::F64, response, progress, out);
   for (size_t t = 0; t < out.size(); ++t) {
     // The deletion curve starts at the image and ends at the baseline (every pixel changed).
     Curves& c = out[t];

@@ -52,6 +52,8 @@ int64_t pixels_at_step(int64_t k, int64_t P, int steps);
 // insertion: the baseline with the first n ranked pixels taken from x.
 void perturbed_image(const double* x, const double* baseline, int64_t C, int64_t HW,
                      const std::vector<int64_t>& ranking, int64_t n, bool deletion, double* out);
+void perturbed_image(const float* x, const float* baseline, int64_t C, int64_t HW,
+                     const std::vector<int64_t>& ranking, int64_t n, bool deletion, float* out);
 
 // The normalised area (see above) of responses r_0 .. r_steps; NaN when r_full − r_base
 // is below max(min_drop, 1e-9 (1 + |r_full|)).
