@@ -156,8 +156,8 @@ void add_explain_command(CLI::App& app) {
   c->add_flag("--no-faithfulness", *no_faith,
               "Skip the faithfulness metrics. By default every pair image gets deletion and insertion curves of the "
               "predicted response for 4 maps (shared, gradient, IG, random): 8 x (steps + 1) forward images per "
-              "pair image, plus one gradient and one IG (--steps nodes) of the response; 6-10 s of the default run's "
-              "25-37 s on 2 busy cores (bench/README.md)")
+              "pair image, plus one gradient and one IG (--steps nodes) of the response; 4-10 s of the default run's "
+              "24-37 s on 2 busy cores (bench/README.md)")
       ->group("Evidence");
   c->add_option("--faith-steps", o->faith_steps, "Steps of the deletion and insertion curves")
       ->capture_default_str()->group("Evidence");
