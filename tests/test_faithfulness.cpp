@@ -23,6 +23,7 @@
 #include "apps/report/evidence_summary.h"
 #include "apps/report/gallery.h"
 #include "apps/report/results_json.h"
+#include "backends/factory.h"
 
 namespace sv::test {
 
