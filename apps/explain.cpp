@@ -11,6 +11,7 @@
 #include <map>
 #include <numeric>
 
+#include "apps/explain_evidence.h"
 #include "apps/explain_inputs.h"
 #include "apps/io/npy.h"
 #include "apps/method/heatmap.h"
@@ -80,6 +81,8 @@ Parsed parse_options(const ExplainOptions& o) {
   SV_CHECK(o.decomposition_scale == "pair" || o.decomposition_scale == "panel", ValueError,
            "--decomposition-scale must be pair or panel, got " + o.decomposition_scale);
   SV_CHECK(o.clip_percentile > 0 && o.clip_percentile <= 100, ValueError, "--clip-percentile must be in (0, 100]");
+  SV_CHECK(o.faith_steps >= 1, ValueError, "--faith-steps must be >= 1");
+  check_faith_baseline(o.faith_baseline);
   SV_CHECK(std::isnan(o.lambda) || (o.lambda >= 0 && std::isfinite(o.lambda)), ValueError, "--lambda must be >= 0");
   p.lambdas = std::isfinite(o.lambda) ? std::vector<double>{o.lambda} : log_grid(o.lambda_lo, o.lambda_hi, o.lambda_n);
   return p;
@@ -114,6 +117,11 @@ nlohmann::json choices_json(const ExplainOptions& o, const Model& m, const std::
           {"decomposition_scale", o.decomposition_scale},
           {"clip_percentile", o.clip_percentile},
           {"colormap", o.colormap},
+          {"faithfulness", o.faithfulness},
+          {"faith_steps", o.faith_steps},
+          {"faith_baseline", o.faith_baseline},
+          {"randomisation", o.randomisation},
+          {"randomisation_seed", o.randomisation_seed},
           {"synthetic_source", o.synthetic_source},
           {"noise", o.noise},
           {"repeats", o.repeats},
@@ -448,6 +456,99 @@ void backprop_stage(Run& r) {
                                  {"max_cotangents_per_image", r.bp.max_k}};
 }
 
+// The readouts and pair images that the evidence stages work on.
+struct EvidenceInputs {
+  std::vector<EvidenceReadout> readouts;
+  std::vector<EvidenceImage> images;  // per pair: its ooc image, then its reference
+};
+
+EvidenceInputs evidence_inputs(const Run& r) {
+  EvidenceInputs ev;
+  std::map<size_t, size_t> readout_of;  // neuron -> readout
+  for (const NeuronWork& w : r.work) {
+    readout_of[w.index] = ev.readouts.size();
+    const std::vector<double> fit_pred = gather(predict(w.fit_result, *w.Z), w.fit);
+    double mean = 0, var = 0;
+    for (double v : fit_pred) mean += v / static_cast<double>(fit_pred.size());
+    for (double v : fit_pred) var += (v - mean) * (v - mean) / static_cast<double>(fit_pred.size());
+    ev.readouts.push_back({&w.fit_result, w.st, kMinDropSd * std::sqrt(var)});
+  }
+  for (const PairWork& pw : r.pair_work) {
+    const PairResult& p = r.result.neurons[pw.neuron].pairs[pw.pair];
+    const auto jo = static_cast<size_t>(2 * pw.cot);  // the pair's two jobs: ooc, reference
+    for (const auto& [img, job] : {std::make_pair(p.ooc, jo), std::make_pair(p.ref, jo + 1)})
+      ev.images.push_back({readout_of.at(pw.neuron), r.unique_of[static_cast<size_t>(img)], img, &r.bp.saliency[job],
+                           pw.cot});
+  }
+  return ev;
+}
+
+// Deletion and insertion curves of the shared, gradient, IG and random maps (§8).
+void faithfulness_stage(Run& r) {
+  if (!r.opt.faithfulness || r.pair_work.empty()) return;
+  const EvidenceInputs ev = evidence_inputs(r);
+  FaithSettings s;
+  s.baseline = r.opt.faith_baseline;
+  s.steps = r.opt.faith_steps;
+  s.reduce = r.P.heat.reduce;
+  s.ig = r.P.attr;
+  s.batch = r.opt.feature_batch;
+  ProgressLine line("faithfulness", "img", r.opt.progress);
+  const auto curves = faithfulness(r.model, *r.be, r.layer, r.P.pool, r.xu, ev.readouts, ev.images, s,
+                                   [&](int64_t d, int64_t n) { line.update(d, n); });
+  line.finish();
+  for (size_t k = 0; k < r.work.size(); ++k) r.result.neurons[r.work[k].index].faith_min_drop = ev.readouts[k].min_drop;
+  size_t e = 0;
+  for (const PairWork& pw : r.pair_work) {
+    PairResult& p = r.result.neurons[pw.neuron].pairs[pw.pair];
+    for (std::vector<FaithCurves>* side : {&p.faith_ooc, &p.faith_ref}) {
+      for (size_t k = 0; k < kFaithMethods.size(); ++k) {
+        const Curves& c = curves[e][k];
+        side->push_back({kFaithMethods[k], c.deletion, c.insertion, c.r_full, c.r_base, c.deletion_auc, c.insertion_auc});
+      }
+      ++e;
+    }
+  }
+  r.result.faithfulness = {{"steps", s.steps},
+                           {"baseline", s.baseline},
+                           {"methods", kFaithMethods},
+                           {"response", "the neuron's predicted response r̂ = b + Σ w_i z_i (docs/method.md §8)"},
+                           {"ranking", std::string("pixels by the map's channel reduction (") + reduce_name(s.reduce) +
+                                           "), before smoothing, largest first"},
+                           {"random_ranking_seed", "std::mt19937_64(" + std::to_string(kRandomRankingSeed) +
+                                                       " + the image's index among the analysed images)"},
+                           {"auc", "trapezoid over the fraction of pixels changed of (r_k - r_base) / (r_full - r_base)"},
+                           {"min_drop", "AUCs are null where r_full - r_base < " + std::to_string(kMinDropSd) +
+                                            " x the sd of r_hat over the neuron's fit images (min_drop per neuron)"}};
+}
+
+// The model-randomisation check (§8): the shared maps with the weights re-drawn top-down.
+void randomisation_stage(Run& r) {
+  if (!r.opt.randomisation || r.pair_work.empty()) return;
+  const EvidenceInputs ev = evidence_inputs(r);
+  Model copy = load_model(r.model_path);
+  model_to(copy, *r.be);
+  ProgressLine line("randomisation", "stages", r.opt.progress);
+  const RandomisationResult rr = model_randomisation(copy, *r.be, r.layer, r.P.pool, r.xu, r.cot, ev.images, r.P.attr,
+                                                     r.P.heat.reduce, r.opt.randomisation_seed,
+                                                     [&](int64_t d, int64_t n) { line.update(d, n); });
+  line.finish();
+  size_t e = 0;
+  for (const PairWork& pw : r.pair_work) {
+    PairResult& p = r.result.neurons[pw.neuron].pairs[pw.pair];
+    for (std::vector<RandomisationPoint>* side : {&p.rand_ooc, &p.rand_ref}) {
+      for (size_t k = 0; k < rr.stages.size(); ++k) side->push_back({rr.stages[k], rr.spearman[e][k], rr.ssim[e][k]});
+      ++e;
+    }
+  }
+  r.result.randomisation = {{"stages", rr.stages},
+                            {"seed", r.opt.randomisation_seed},
+                            {"cascading", "stage k has its own weights and those of every stage above it re-drawn"},
+                            {"maps", std::string("the shared maps' channel reduction (") + reduce_name(r.P.heat.reduce) +
+                                         "), before smoothing"},
+                            {"ssim", "mean over 7x7 windows, each map divided by its largest |value|"}};
+}
+
 // The images, overlays, pair figures, decomposition panels and raw saliency files.
 void figures_stage(Run& r, const StagedOutput& out) {
   std::vector<std::string> image_png(r.unique_images.size());
@@ -591,6 +692,8 @@ ExplainSummary run_explain(const ExplainOptions& options) {
   });
   timed(r, "pairs", [&] { choose_pairs(r); });
   timed(r, "backprop", [&] { backprop_stage(r); });
+  timed(r, "faithfulness", [&] { faithfulness_stage(r); });
+  timed(r, "randomisation", [&] { randomisation_stage(r); });
   timed(r, "heatmaps", [&] { figures_stage(r, out); });
   r.result.inputs["heatmap"] = {{"image_width", r.in.x.dim(3)},
                                 {"smooth_sigma_px", smooth_sigma_px(r.P.heat, static_cast<int>(r.in.x.dim(3)))}};

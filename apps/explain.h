@@ -56,6 +56,12 @@ struct ExplainOptions {
   std::string decomposition_scale = "pair";  // pair (the pair's shared-map scale) | panel (its own)
   double clip_percentile = 99.5;
   std::string colormap = "inferno";
+  // ---- evidence that the maps are faithful (§8)
+  bool faithfulness = true;             // deletion/insertion curves of four maps per pair image
+  int faith_steps = 20;
+  std::string faith_baseline = "blur";  // blur | zero | mean
+  bool randomisation = false;           // the model-randomisation check (Adebayo et al., 2018)
+  uint64_t randomisation_seed = 1;      // init_portable's seed for the re-drawn weights
   // ---- synthetic neurons (§6)
   std::string synthetic_source = "auto";  // auto (logit when the model's classes cover the labels) | logit | fitted
   double noise = 0.1;

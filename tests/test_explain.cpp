@@ -552,6 +552,77 @@ TEST_F(ExplainCli, SyntheticNeuronsOnAnImageFolderWithIG) {
   expect_nothing_written(dir.path / "out_bad");
 }
 
+// The evidence of docs/method.md §8 in results.json and the gallery: four maps' curves of
+// --faith-steps + 1 responses per pair image, ending at the image's and the baseline's
+// response; the randomisation stages of the readout layer; nothing with --no-faithfulness;
+// bad evidence flags rejected before any work.
+TEST_F(ExplainCli, FaithfulnessAndRandomisationInTheReport) {
+  const fs::path out = dir.path / "out_ev";
+  fs::remove(dir.path / "imgs" / "responses.csv");
+  const std::string imgs = (dir.path / "imgs").string();
+  const CliResult r = run_cli(base_args() + "--images " + imgs + " --synthetic body --top-ooc 2 --faith-steps 4 "
+                              "--faith-baseline mean --randomisation --max-batch 5 --out " + out.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const nlohmann::json j = read_json(out / "results.json");
+  EXPECT_EQ(j["faithfulness"]["steps"], 4);
+  EXPECT_EQ(j["faithfulness"]["baseline"], "mean");
+  EXPECT_EQ(j["randomisation"]["stages"], nlohmann::json({"features.4", "features.0"}));
+  int images = 0;
+  for (const auto& n : j["neurons"]) {
+    if (n["skipped"].get<bool>()) continue;
+    EXPECT_TRUE(n["faithfulness_min_drop"].is_number());
+    for (const auto& p : n["pairs"])
+      for (const char* side : {"ooc", "reference"}) {
+        const auto& f = p[side]["faithfulness"];
+        ASSERT_EQ(f.size(), 4u) << f.dump();
+        for (const char* method : {"shared", "gradient", "ig", "random"}) {
+          const auto& c = f[method];
+          ASSERT_EQ(c["deletion"].size(), 5u);
+          ASSERT_EQ(c["insertion"].size(), 5u);
+          const double full = c["response_image"], base = c["response_baseline"];
+          EXPECT_EQ(c["deletion"][0].get<double>(), full);
+          EXPECT_EQ(c["deletion"][4].get<double>(), base);
+          EXPECT_NEAR(c["insertion"][0].get<double>(), base, 1e-4 * (1 + std::abs(base)));
+          EXPECT_NEAR(c["insertion"][4].get<double>(), full, 1e-4 * (1 + std::abs(full)));
+          // The recorded image response is the pair's prediction for that image.
+          EXPECT_NEAR(full, p[side]["predicted"].get<double>(), 1e-3 * (1 + std::abs(full)));
+          EXPECT_EQ(c["deletion_auc"].is_null(), c.contains("auc_null_because"));
+        }
+        ASSERT_EQ(p[side]["randomisation"].size(), 2u);
+        EXPECT_TRUE(p[side]["randomisation"][0]["spearman"].is_number());
+        ++images;
+      }
+  }
+  EXPECT_GT(images, 0);
+  EXPECT_EQ(j["faithfulness"]["summary"].size(), 4u);
+  EXPECT_EQ(j["randomisation"]["summary"].size(), 2u);
+  std::ifstream in(out / "index.html");
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("Faithfulness: do the maps find"), std::string::npos);
+  EXPECT_NE(html.find("Model randomisation: do the maps depend"), std::string::npos);
+  expect_links_exist(out);
+
+  const fs::path off = dir.path / "out_noev";
+  const CliResult r2 = run_cli(base_args() + "--images " + imgs + " --synthetic body --top-ooc 1 --no-faithfulness --out " +
+                               off.string());
+  ASSERT_EQ(r2.status, 0) << r2.output;
+  const nlohmann::json j2 = read_json(off / "results.json");
+  EXPECT_TRUE(j2["faithfulness"].is_null());
+  EXPECT_TRUE(j2["randomisation"].is_null());
+  EXPECT_FALSE(j2["neurons"][0]["pairs"][0]["ooc"].contains("faithfulness"));
+
+  for (const auto& [args, expect] : std::vector<std::pair<std::string, std::string>>{
+           {"--faith-baseline black", "--faith-baseline must be blur, zero or mean"},
+           {"--faith-steps 0", "--faith-steps must be >= 1"},
+           {"--randomisation --randomisation-seed -1", "must be an integer >= 0"}}) {
+    const fs::path bad = dir.path / "out_badev";
+    const CliResult b = run_cli(base_args() + "--images " + imgs + " --synthetic body " + args + " --out " + bad.string());
+    EXPECT_NE(b.status, 0) << args;
+    EXPECT_NE(b.output.find(expect), std::string::npos) << b.output;
+    expect_nothing_written(bad);
+  }
+}
+
 TEST_F(ExplainCli, BadInputsFailClearly) {
   const std::string imgs = (dir.path / "imgs").string();
   struct Case {

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "apps/io/atomic_file.h"
+#include "apps/report/gallery_evidence.h"
 #include "apps/report/readout_labels.h"
 #include "apps/report/svg_plots.h"
 
@@ -345,6 +346,7 @@ std::string gallery_html(const RunResult& r, const GalleryStyle& style) {
     << (style.decomposition_scale == "pair" ? "its decomposition panels are drawn on the same scale"
                                             : "each decomposition panel has its own scale")
     << "</span></div>";
+  evidence_summary_html(o, r);
   for (size_t i = 0; i < r.neurons.size(); ++i) {
     const NeuronResult& n = r.neurons[i];
     o << "<h2 id=\"" << anchor(i) << "\">" << esc(n.name) << " <span class=muted>preferred: " << esc(n.preferred)
@@ -354,6 +356,7 @@ std::string gallery_html(const RunResult& r, const GalleryStyle& style) {
       continue;
     }
     neuron_header(o, n);
+    neuron_evidence_html(o, r, n);
     if (n.pairs.empty()) o << "<p class=muted>No ooc images to explain.</p>";
     for (size_t k = 0; k < n.pairs.size(); ++k) pair_block(o, r, n, k, n.pairs[k], style);
   }

@@ -6,6 +6,7 @@
 
 #include "apps/io/atomic_file.h"
 #include "apps/method/readout_quality.h"
+#include "apps/report/evidence_summary.h"
 #include "apps/report/readout_labels.h"
 
 namespace sv {
@@ -25,6 +26,51 @@ json nums(const std::vector<double>& v) {
 json image_json(const RunResult& r, int64_t i) {
   if (i < 0 || i >= static_cast<int64_t>(r.images.size())) return nullptr;
   return {{"index", i}, {"id", r.images[static_cast<size_t>(i)].id}, {"category", r.images[static_cast<size_t>(i)].category}};
+}
+
+// One image's curves, by method (absent when not computed).
+json faith_json(const std::vector<FaithCurves>& curves) {
+  json j = json::object();
+  for (const FaithCurves& c : curves)
+    j[c.method] = {{"deletion", nums(c.deletion)},
+                   {"insertion", nums(c.insertion)},
+                   {"response_image", num(c.r_full)},
+                   {"response_baseline", num(c.r_base)},
+                   {"deletion_auc", num(c.deletion_auc)},
+                   {"insertion_auc", num(c.insertion_auc)}};
+  for (const FaithCurves& c : curves)
+    if (!std::isfinite(c.deletion_auc))
+      j[c.method]["auc_null_because"] = "the baseline does not lower the response by min_drop (the neuron's "
+                                        "faithfulness_min_drop): the normalised curve has no meaning";
+  return j;
+}
+
+json randomisation_json(const std::vector<RandomisationPoint>& pts) {
+  json a = json::array();
+  for (const RandomisationPoint& p : pts)
+    a.push_back({{"stage", p.stage}, {"spearman", num(p.spearman)}, {"ssim", num(p.ssim)}});
+  return a;
+}
+
+json faith_summary_json(const std::vector<const NeuronResult*>& neurons) {
+  json a = json::array();
+  for (const FaithSummary& s : faith_summary(neurons))
+    a.push_back({{"method", s.method},
+                 {"images", s.images},
+                 {"deletion_auc", num(s.deletion_auc)},
+                 {"insertion_auc", num(s.insertion_auc)},
+                 {"deletion_beats_random", num(s.deletion_beats_random)},
+                 {"insertion_beats_random", num(s.insertion_beats_random)},
+                 {"mean_deletion_curve", nums(s.deletion_curve)},
+                 {"mean_insertion_curve", nums(s.insertion_curve)}});
+  return a;
+}
+
+json randomisation_summary_json(const std::vector<const NeuronResult*>& neurons) {
+  json a = json::array();
+  for (const RandomisationSummary& s : randomisation_summary(neurons))
+    a.push_back({{"stage", s.stage}, {"images", s.images}, {"spearman", num(s.spearman)}, {"ssim", num(s.ssim)}});
+  return a;
 }
 
 json pair_json(const RunResult& r, const NeuronResult& n, const PairResult& p) {
@@ -61,6 +107,10 @@ json pair_json(const RunResult& r, const NeuronResult& n, const PairResult& p) {
   ref["saliency_npy"] = p.npy_ref;
   ref["overlay_png"] = p.png_ref;
   ref["image_png"] = p.png_ref_image;
+  if (!p.faith_ooc.empty()) ooc["faithfulness"] = faith_json(p.faith_ooc);
+  if (!p.faith_ref.empty()) ref["faithfulness"] = faith_json(p.faith_ref);
+  if (!p.rand_ooc.empty()) ooc["randomisation"] = randomisation_json(p.rand_ooc);
+  if (!p.rand_ref.empty()) ref["randomisation"] = randomisation_json(p.rand_ref);
   return {{"ooc", ooc},
           {"reference", ref},
           {"similarity", num(p.similarity)},
@@ -133,6 +183,11 @@ json neuron_json(const RunResult& r, const NeuronResult& n) {
   json pairs = json::array();
   for (const PairResult& p : n.pairs) pairs.push_back(pair_json(r, n, p));
   j["pairs"] = pairs;
+  if (!r.faithfulness.is_null()) {
+    j["faithfulness_min_drop"] = num(n.faith_min_drop);
+    j["faithfulness_summary"] = faith_summary_json({&n});
+  }
+  if (!r.randomisation.is_null()) j["randomisation_summary"] = randomisation_summary_json({&n});
   return j;
 }
 
@@ -143,6 +198,9 @@ nlohmann::json results_json(const RunResult& r) {
   for (const NeuronResult& n : r.neurons) neurons.push_back(neuron_json(r, n));
   int64_t skipped = 0;
   for (const NeuronResult& n : r.neurons) skipped += n.skipped ? 1 : 0;
+  json faith = r.faithfulness, rnd = r.randomisation;
+  if (!faith.is_null()) faith["summary"] = faith_summary_json(fitted_neurons(r));
+  if (!rnd.is_null()) rnd["summary"] = randomisation_summary_json(fitted_neurons(r));
   return {{"tool", "sharedvis explain"},
           {"method", "Parallel Backpropagation for Shared-Feature Visualization (Lappe et al., NeurIPS 2024)"},
           {"title", r.title},
@@ -154,6 +212,8 @@ nlohmann::json results_json(const RunResult& r) {
           {"n_skipped", skipped},
           {"readout_file", r.readout_file},
           {"neurons", neurons},
+          {"faithfulness", faith},
+          {"randomisation", rnd},
           {"timing_seconds", r.timing}};
 }
 

@@ -33,6 +33,21 @@ struct DecompositionPanel {
   std::string png;       // ooc | reference overlays side by side
 };
 
+// Deletion and insertion curves of one map of one image (apps/method/faithfulness.h).
+struct FaithCurves {
+  std::string method;                       // shared | gradient | ig | random
+  std::vector<double> deletion, insertion;  // (steps + 1) predicted responses r̂
+  double r_full = kNoValue, r_base = kNoValue;            // r̂ of the image and of its baseline
+  double deletion_auc = kNoValue, insertion_auc = kNoValue;  // normalised areas
+};
+
+// The shared map of one image after each cumulative randomisation stage, against the
+// original (apps/explain_evidence.h).
+struct RandomisationPoint {
+  std::string stage;  // the weight layer randomised last (those above it are random too)
+  double spearman = kNoValue, ssim = kNoValue;
+};
+
 struct PairResult {
   int64_t ooc = -1, ref = -1;  // indices into RunResult::images
   double ooc_recorded = kNoValue, ooc_predicted = kNoValue;
@@ -54,6 +69,9 @@ struct PairResult {
   std::string png_ooc_image, png_ref_image;  // the images as the model sees them
   std::string npy_ooc, npy_ref;            // raw (C, H, W) saliency, float32
   std::vector<DecompositionPanel> decomposition;
+  // Evidence (docs/method.md §8); empty when not computed.
+  std::vector<FaithCurves> faith_ooc, faith_ref;          // one per method
+  std::vector<RandomisationPoint> rand_ooc, rand_ref;     // one per stage, top first
 };
 
 // Why a readout's maps are not evidence (apps/method/readout_quality.h).
@@ -92,6 +110,7 @@ struct NeuronResult {
   // the final readout on held-out images, out-of-fold predictions on fitted ones.
   std::vector<std::array<double, 2>> within_points, ooc_points;
   std::vector<PairResult> pairs;
+  double faith_min_drop = kNoValue;  // the least r̂(image) − r̂(baseline) whose curves are normalised
 };
 
 struct ImageInfo {
@@ -106,6 +125,8 @@ struct RunResult {
   std::vector<double> lambdas;
   std::vector<ImageInfo> images;   // the analysed images
   std::vector<NeuronResult> neurons;
+  nlohmann::json faithfulness;   // its settings (null: not computed)
+  nlohmann::json randomisation;  // its settings and stages (null: not computed)
   nlohmann::json timing;      // seconds per stage
   std::string readout_file;   // relative path
 };

@@ -172,6 +172,53 @@ std::string svg_scatter(const PlotFrame& f, const std::vector<ScatterSeries>& se
   return o.str();
 }
 
+std::string svg_lines(const PlotFrame& f, const std::vector<LineSeries>& series) {
+  std::vector<ScatterSeries> as_points;
+  for (const LineSeries& l : series) as_points.push_back({l.label, l.color, l.points, {}});
+  Axes a{};
+  data_range(as_points, 0, a.x0, a.x1);
+  data_range(as_points, 1, a.y0, a.y1);
+  if (f.xlim[0] < f.xlim[1]) a.x0 = f.xlim[0], a.x1 = f.xlim[1];
+  if (f.ylim[0] < f.ylim[1]) a.y0 = f.ylim[0], a.y1 = f.ylim[1];
+  a.left = 52;
+  a.right = f.width - 10;
+  a.top = 24;
+  a.bottom = f.height - 48;
+  std::ostringstream o;
+  frame(o, f, a, true);
+  for (const LineSeries& l : series) {
+    std::string path;
+    bool pen = false;
+    for (const auto& p : l.points) {
+      if (!std::isfinite(p[0]) || !std::isfinite(p[1])) {
+        pen = false;
+        continue;
+      }
+      path += (pen ? " L" : " M") + fmt(a.px(p[0]), 1) + " " + fmt(a.py(p[1]), 1);
+      pen = true;
+    }
+    if (!path.empty())
+      o << "<path d=\"" << path.substr(1) << "\" fill=\"none\" stroke=\"" << l.color << "\" stroke-width=\"1.6\""
+        << (l.dashed ? " stroke-dasharray=\"5 3\"" : "") << "/>";
+    o << "<g fill=\"" << l.color << "\">";
+    for (const auto& p : l.points)
+      if (std::isfinite(p[0]) && std::isfinite(p[1]))
+        o << "<circle cx=\"" << fmt(a.px(p[0]), 1) << "\" cy=\"" << fmt(a.py(p[1]), 1) << "\" r=\"1.8\"/>";
+    o << "</g>";
+  }
+  double ly = a.top + 14;
+  for (const LineSeries& l : series) {
+    if (l.label.empty()) continue;
+    o << "<line x1=\"" << fmt(a.right - 118) << "\" x2=\"" << fmt(a.right - 100) << "\" y1=\"" << fmt(ly - 4)
+      << "\" y2=\"" << fmt(ly - 4) << "\" stroke=\"" << l.color << "\" stroke-width=\"2\""
+      << (l.dashed ? " stroke-dasharray=\"5 3\"" : "") << "/>";
+    o << "<text x=\"" << fmt(a.right - 96) << "\" y=\"" << fmt(ly) << "\">" << xml_escape(l.label) << "</text>";
+    ly += 14;
+  }
+  o << "</svg>";
+  return o.str();
+}
+
 std::string svg_bars(const PlotFrame& f, const std::vector<std::string>& labels, const std::vector<double>& values,
                      double reference) {
   Axes a{};

@@ -27,6 +27,15 @@ std::string svg_scatter(const PlotFrame& f, const std::vector<ScatterSeries>& se
 // set, fixes the value axis.
 std::string svg_bars(const PlotFrame& f, const std::vector<std::string>& labels, const std::vector<double>& values,
                      double reference);
+struct LineSeries {
+  std::string label;   // legend entry
+  std::string color;   // CSS colour
+  std::vector<std::array<double, 2>> points;  // joined in order; a non-finite point breaks the line
+  bool dashed = false;
+};
+// Lines with markers, axes, ticks and a legend (f.xlim / f.ylim fix the ranges when set).
+std::string svg_lines(const PlotFrame& f, const std::vector<LineSeries>& series);
+
 // A horizontal colour bar from 0 to 1 with the given colours (evenly spaced stops).
 std::string svg_colorbar(const std::vector<std::string>& stops, const std::string& left, const std::string& right,
                          int width = 240);
