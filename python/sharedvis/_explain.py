@@ -25,9 +25,10 @@ from ._progress import Bar
 DEFAULTS = dict(
     split="test", limit=0, pool="avg", fit_on="preferred", lambda_grid=(1e-2, 1e6, 17), folds=5, lambda_rule="best",
     seed=0, top_ooc=3, top_k=5, top_dims=3, similarity="cosine", shared="relu-product", attr="grad", steps=32,
-    ig_rule="gausslegendre", baseline="zero", max_batch=64, feature_batch=256, device="auto", reduce="abs-sum",
-    smooth=0.02, smooth_min_px=1.0, decomposition_scale="pair", clip_percentile=99.5, colormap="inferno",
-    synthetic_source="auto", noise=0.1, repeats=2)
+    ig_rule="gausslegendre", baseline="zero", max_batch=64, feature_batch=256, device="auto", threads=0,
+    reduce="abs-sum", smooth=0.02, smooth_min_px=1.0, decomposition_scale="pair", clip_percentile=99.5,
+    colormap="inferno", faithfulness=True, faith_steps=20, faith_baseline="blur", randomisation=False,
+    randomisation_seed=1, synthetic_source="auto", noise=0.1, repeats=2)
 
 
 class ExplainResult(dict):
@@ -118,7 +119,8 @@ def explain(*, responses=None, preferred=None, images=None, categories=None, neu
       lambda_grid=(lo, hi, n)). Every other option of `sharedvis explain --help`, with '_' for
       '-': split, limit, pool, fit_on, folds, lambda_rule, seed, top_ooc, top_k, top_dims,
       similarity, shared, attr, steps, ig_rule, baseline, max_batch, feature_batch, device,
-      reduce, smooth, smooth_min_px, decomposition_scale, clip_percentile, colormap,
+      threads, reduce, smooth, smooth_min_px, decomposition_scale, clip_percentile, colormap,
+      faithfulness, faith_steps, faith_baseline, randomisation, randomisation_seed,
       synthetic_source, noise, repeats (defaults: sharedvis.explain_defaults()).
     out: the output folder for the gallery (index.html, PNGs, results.json, maps), written
       atomically; None writes nothing that stays.
