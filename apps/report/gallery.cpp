@@ -8,18 +8,12 @@
 #include "apps/io/atomic_file.h"
 #include "apps/report/gallery_evidence.h"
 #include "apps/report/readout_labels.h"
+#include "apps/report/number_text.h"
 #include "apps/report/svg_plots.h"
 
 namespace sv {
 
 namespace {
-
-std::string num(double v, int prec = 3) {
-  if (!std::isfinite(v)) return "–";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", prec, v);
-  return buf;
-}
 
 std::string sci(double v) {
   if (!std::isfinite(v)) return "–";

@@ -7,18 +7,12 @@
 #include <vector>
 
 #include "apps/report/evidence_summary.h"
+#include "apps/report/number_text.h"
 #include "apps/report/svg_plots.h"
 
 namespace sv {
 
 namespace {
-
-std::string num(double v, int prec = 3) {
-  if (!std::isfinite(v)) return "–";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", prec, v);
-  return buf;
-}
 
 const char* method_color(const std::string& m) {
   if (m == "shared") return "#c53030";

@@ -56,6 +56,16 @@ struct Axes {
   double py(double y) const { return bottom - (y - y0) / (y1 - y0) * (bottom - top); }
 };
 
+// The frame's limits where it fixes them, and the plot area inside its margins.
+void place_axes(const PlotFrame& f, Axes& a) {
+  if (f.xlim[0] < f.xlim[1]) a.x0 = f.xlim[0], a.x1 = f.xlim[1];
+  if (f.ylim[0] < f.ylim[1]) a.y0 = f.ylim[0], a.y1 = f.ylim[1];
+  a.left = 52;
+  a.right = f.width - 10;
+  a.top = 24;
+  a.bottom = f.height - 48;
+}
+
 void frame(std::ostringstream& o, const PlotFrame& f, const Axes& a, bool xticks) {
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << f.width << "\" height=\"" << f.height
     << "\" viewBox=\"0 0 " << f.width << ' ' << f.height << "\" font-family=\"sans-serif\" font-size=\"11\">"
@@ -111,12 +121,7 @@ std::string svg_scatter(const PlotFrame& f, const std::vector<ScatterSeries>& se
     a.x0 = a.y0 = std::min(a.x0, a.y0);
     a.x1 = a.y1 = std::max(a.x1, a.y1);
   }
-  if (f.xlim[0] < f.xlim[1]) a.x0 = f.xlim[0], a.x1 = f.xlim[1];
-  if (f.ylim[0] < f.ylim[1]) a.y0 = f.ylim[0], a.y1 = f.ylim[1];
-  a.left = 52;
-  a.right = f.width - 10;
-  a.top = 24;
-  a.bottom = f.height - 48;
+  place_axes(f, a);
   std::ostringstream o;
   frame(o, f, a, true);
   if (f.diagonal) {
@@ -178,12 +183,7 @@ std::string svg_lines(const PlotFrame& f, const std::vector<LineSeries>& series)
   Axes a{};
   data_range(as_points, 0, a.x0, a.x1);
   data_range(as_points, 1, a.y0, a.y1);
-  if (f.xlim[0] < f.xlim[1]) a.x0 = f.xlim[0], a.x1 = f.xlim[1];
-  if (f.ylim[0] < f.ylim[1]) a.y0 = f.ylim[0], a.y1 = f.ylim[1];
-  a.left = 52;
-  a.right = f.width - 10;
-  a.top = 24;
-  a.bottom = f.height - 48;
+  place_axes(f, a);
   std::ostringstream o;
   frame(o, f, a, true);
   for (const LineSeries& l : series) {
