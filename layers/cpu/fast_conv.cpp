@@ -307,7 +307,7 @@ Tensor conv2d_backward_filter(const Parallel& par, const Tensor& x, const Tensor
         const T* gyg = group_rows(g, G, t, grp, s.mat(wk), ldg);
         const T* col = columns(g, X, t, grp, s.col(wk), pl.inner, ldc);
         gemm_rows(pl.inner, false, true, g.Og, R, t.columns(g), T(1), gyg, ldg, col, ldc, T(1),
-                  GWs + wk * WN + grp * g.Og * R, R);
+                  GWs + wk * WN + grp * g.Og * R, R, /*slice_k=*/false);
       }
     });
     Tensor gw = partial.slice0(0, 1).reshape(w_shape);

@@ -57,7 +57,8 @@ Tensor linear_backward_weight(const Parallel& par, const Tensor& x, const Tensor
     const T *G = gy.data<T>(), *X = x.data<T>();
     T* GW = gw.data<T>();
     parallel_for(par, O, par.macs_grain(N * I), [&](int64_t o0, int64_t o1) {
-      if (N > 0 && I > 0) gemm(true, false, o1 - o0, I, N, T(1), G + o0, O, X, I, T(0), GW + o0 * I, I);
+      if (N > 0 && I > 0)
+        gemm(true, false, o1 - o0, I, N, T(1), G + o0, O, X, I, T(0), GW + o0 * I, I, /*slice_k=*/false);
     });
     return gw;
   });
