@@ -21,12 +21,12 @@ namespace sv::fast {
 // accumulator, in order, so its rounding error grows with K (thousands in a deep
 // convolution's GEMM) and, on trained weights whose products largely cancel, it made our
 // float32 input gradients up to 1.8x further from float64 than PyTorch's. So the float
-// product is computed in slices of kSgemmKSlice along K, each summed by OpenBLAS in a
-// fresh accumulator and added into C (beta = 1): no sum in order is longer than
-// kSgemmKSlice + K / kSgemmKSlice terms. Cost: about 4% of GEMM time (C is read and
-// written once per slice); docs/accuracy.md has the measurements. double is left whole,
-// and so are the weight gradients (slice_k = false): their K is the batch's pixels, their C
-// the whole weight matrix, too large to pass over once per slice.
+// product is computed in equal slices of at most kSgemmKSlice along K, each summed by
+// OpenBLAS in a fresh accumulator and added into C (beta = 1): no sum in order is longer
+// than kSgemmKSlice + K / kSgemmKSlice terms. Cost: C is read and written once per slice
+// (a few percent of a convolution; docs/accuracy.md has the measurements). double is left
+// whole, and so are the weight gradients (slice_k = false): their K is the batch's pixels,
+// their C the whole weight matrix, too large to pass over once per slice.
 constexpr int64_t kSgemmKSlice = 48;
 
 inline void sgemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -43,8 +43,9 @@ inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
     sgemm_one(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  for (int64_t k0 = 0; k0 < K; k0 += kc) {
-    const int64_t k = std::min(kc, K - k0);
+  const int64_t slices = (K + kc - 1) / kc, len = (K + slices - 1) / slices;  // equal slices
+  for (int64_t k0 = 0; k0 < K; k0 += len) {
+    const int64_t k = std::min(len, K - k0);
     sgemm_one(ta, tb, M, N, k, alpha, A + (ta ? k0 * lda : k0), lda, B + (tb ? k0 : k0 * ldb), ldb, k0 ? 1.0f : beta, C,
               ldc);
   }

@@ -10,10 +10,11 @@
 // -fopt-info-vec: with strided loads or 16 stores of unknown distance GCC gave up, and the
 // scalar input transform took half the time of a 64-channel conv).
 //
-// Accuracy: the filter and output transforms sum in double and round once (in float, their
-// rounding added a quarter of the input gradient's error against float64 on trained
-// weights; docs/accuracy.md). The input transform stays in float: in double it gained
-// nothing measurable and halves the vector width of the loop that matters most.
+// Accuracy: the filter transform sums in double and rounds once (in float its roundings
+// added to the input gradient's error against float64 on trained weights; it runs once per
+// call, on the weights). The input and output transforms stay in float: in double the
+// input one gained nothing measurable, and the output one cost up to 13% of a 64-channel
+// convolution for a small gain (docs/accuracy.md).
 #include "layers/cpu/fast_winograd.h"
 
 #include <algorithm>
@@ -247,19 +248,18 @@ void output_transform(const WinoGeom& g, const T* M, const Segment& s, int64_t n
   T *r0 = buf.data(), *r1 = r0 + 2 * len;
   for (int64_t o = o0; o < o1; ++o) {
     const T* m = M + o * nt + s.j0;
-    using A = double;  // the transform's sums, rounded once to T
-    const A bo = bias ? bias[o] : T(0);
+    const T bo = bias ? bias[o] : T(0);
     for (int64_t t = 0; t < len; ++t) {
-      A p[2][4];  // A^T m
+      T p[2][4];  // A^T m
       for (int k = 0; k < 4; ++k) {
-        const A m0 = m[k * ON + t], m1 = m[(4 + k) * ON + t], m2 = m[(8 + k) * ON + t], m3 = m[(12 + k) * ON + t];
+        const T m0 = m[k * ON + t], m1 = m[(4 + k) * ON + t], m2 = m[(8 + k) * ON + t], m3 = m[(12 + k) * ON + t];
         p[0][k] = m0 + m1 + m2;
         p[1][k] = m1 - m2 - m3;
       }
-      r0[2 * t] = static_cast<T>(p[0][0] + p[0][1] + p[0][2] + bo);  // (A^T m) A
-      r0[2 * t + 1] = static_cast<T>(p[0][1] - p[0][2] - p[0][3] + bo);
-      r1[2 * t] = static_cast<T>(p[1][0] + p[1][1] + p[1][2] + bo);
-      r1[2 * t + 1] = static_cast<T>(p[1][1] - p[1][2] - p[1][3] + bo);
+      r0[2 * t] = p[0][0] + p[0][1] + p[0][2] + bo;  // (A^T m) A
+      r0[2 * t + 1] = p[0][1] - p[0][2] - p[0][3] + bo;
+      r1[2 * t] = p[1][0] + p[1][1] + p[1][2] + bo;
+      r1[2 * t + 1] = p[1][1] - p[1][2] - p[1][3] + bo;
     }
     if (relu)
       for (int64_t j = 0; j < 4 * len; ++j) r0[j] = relu_value(r0[j]);  // r0, r1: 4*len values
