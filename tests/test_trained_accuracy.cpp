@@ -7,6 +7,8 @@
 // CPU reference backend and the fast CPU backend, with every cotangent in one backward pass
 // and with one per pass. Before the fix the reference was about 2x and the fast path up to
 // 1.8x PyTorch's error (float sums over thousands of cancelling products; docs/accuracy.md).
+// The fixtures belong to weights/fmnist_cnn.safetensors as committed: regenerate them
+// (tests/make_trained_fixture.py) whenever that file changes.
 #include <gtest/gtest.h>
 
 #include <cmath>
