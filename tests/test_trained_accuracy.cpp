@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <ostream>
 #include <vector>
 
 #include "apps/io/npy.h"
@@ -48,6 +49,7 @@ double rel_l2(const Tensor& a, const std::vector<double>& b) {
 struct Case {
   std::string layer, pool;
 };
+void PrintTo(const Case& c, std::ostream* os) { *os << c.layer << " (" << c.pool << ")"; }
 
 class TrainedAccuracy : public ::testing::TestWithParam<Case> {};
 
