@@ -16,13 +16,17 @@ the sums show. Writes tests/fixtures/trained/:
                              hi + lo (hi = float32(g64), lo = float32(g64 - hi): exact to about
                              1e-14 relative; sharedvis's NPY reader converts '<f8' to float32)
   <case>_grad32.npy          (K, 4, 1, 28, 28) float32: the same in PyTorch float32
-for the cases in CASES (layer, pooling). Run with a Python that has torch (CPU; tested with
+for the cases in CASES (layer, pooling). The same for the small trained VGG11-BN and ResNet18
+(tests/train_small_models.py; tests/fixtures/trained/<name>.safetensors) in
+tests/fixtures/trained/<name>/, on 2 Fashion-MNIST test images upsampled to 3 channels
+(SMALL_CASES), plus seeded noise against ties. Run with a Python that has torch (CPU; tested with
 torch 2.15): /opt/torchvenv/bin/python tests/make_trained_fixture.py
 """
 import gzip
 import json
 import os
 import struct
+import sys
 
 import numpy as np
 import torch
@@ -88,8 +92,63 @@ def grads(model, x, layer, pool, G):
     return torch.stack(out)
 
 
+SMALL_N = 2
+SMALL_CASES = {
+    # features: 2 (first conv block), 13 (4 convs), 20 (6), 27 (all 8); classifier.6: the logits
+    "vgg11_bn_w8": [("features.2", "avg"), ("features.13", "avg"), ("features.20", "avg"), ("features.27", "avg"),
+                    ("features.27", "none"), ("classifier.6", "none")],
+    # block outputs (residual adds) from layer1 to layer4, and the logits
+    "resnet18_w8": [("layer1", "avg"), ("layer2", "avg"), ("layer3.1", "avg"), ("layer4", "avg"), ("layer4", "none"),
+                    ("fc", "none")],
+}
+
+
+def write_cases(model, model64, x, cases, out, rng):
+    x32 = torch.from_numpy(x)
+    for layer, pool in cases:
+        with torch.no_grad():
+            D = phi(model, x32, layer, pool).shape[1]
+        G = rng.standard_normal((K, x.shape[0], D)).astype(np.float32)
+        g64 = grads(model64, x32.double(), layer, pool, torch.from_numpy(G).double()).numpy()
+        g32 = grads(model, x32, layer, pool, torch.from_numpy(G)).numpy()
+        case = f"{layer}_{pool}"
+        np.save(os.path.join(out, f"{case}_G.npy"), G)
+        hi = g64.astype(np.float32)
+        lo = (g64 - hi.astype(np.float64)).astype(np.float32)
+        np.save(os.path.join(out, f"{case}_grad64_hi.npy"), hi)
+        np.save(os.path.join(out, f"{case}_grad64_lo.npy"), lo)
+        np.save(os.path.join(out, f"{case}_grad32.npy"), g32.astype(np.float32))
+        err = np.linalg.norm(g32 - g64) / np.linalg.norm(g64)
+        print(f"{out} {case}: D {D}, PyTorch float32 relative L2 error against float64 {err:.3e}")
+
+
+def small_models():
+    import train_small_models as tsm
+    rng = np.random.default_rng(SEED)
+    for name, cases in SMALL_CASES.items():
+        build, side = tsm.make(name)
+        _, sd = read_model(os.path.join(OUT, name + ".safetensors"))
+        model, model64 = build(), build()
+        model.load_state_dict(sd, strict=False)
+        model64.load_state_dict(sd, strict=False)
+        model.eval()
+        model64 = model64.double().eval()
+        x = tsm.images("t10k", side, FIRST_IMAGE, SMALL_N).numpy()
+        # Upsampled Fashion-MNIST has flat regions (the background): conv outputs there are
+        # exact ties in float64 and ties within rounding in float32, so max pools and ReLUs
+        # decide differently (PyTorch float32 was 0.3-0.5 from float64: a coin toss, not
+        # rounding; docs/accuracy.md). Seeded noise of 0.05 (the inputs' std is ~1) breaks them.
+        x = x + np.float32(0.05) * np.random.default_rng(SEED + 1).standard_normal(x.shape).astype(np.float32)
+        out = os.path.join(OUT, name)
+        os.makedirs(out, exist_ok=True)
+        np.save(os.path.join(out, "x.npy"), x.astype(np.float32))
+        write_cases(model, model64, x, cases, out, rng)
+
+
 def main():
     torch.set_num_threads(1)
+    if "--small-only" in sys.argv:
+        return small_models()
     meta, sd = read_model(MODEL)
     model = FmnistCnn(int(meta["num_classes"]), int(meta["in_channels"]))
     model.load_state_dict(sd, strict=False)  # num_batches_tracked is not in the file
@@ -123,6 +182,7 @@ def main():
         np.save(os.path.join(OUT, f"{case}_grad32.npy"), g32.astype(np.float32))
         err = np.linalg.norm(g32 - g64) / np.linalg.norm(g64)
         print(f"{case}: D {D}, PyTorch float32 relative L2 error against float64 {err:.3e}")
+    small_models()
 
 
 if __name__ == "__main__":

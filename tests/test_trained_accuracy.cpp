@@ -8,7 +8,9 @@
 // and with one per pass. Before the fix the reference was about 2x and the fast path up to
 // 1.8x PyTorch's error (float sums over thousands of cancelling products; docs/accuracy.md).
 // The fixtures belong to weights/fmnist_cnn.safetensors as committed: regenerate them
-// (tests/make_trained_fixture.py) whenever that file changes.
+// (tests/make_trained_fixture.py) whenever that file changes. The same for a small trained
+// VGG11-BN and ResNet18 (torchvision's structure at width 8, trained here on upsampled
+// Fashion-MNIST by tests/train_small_models.py; tests/fixtures/trained/<name>.safetensors).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -17,6 +19,8 @@
 
 #include "apps/io/npy.h"
 #include "apps/primitives.h"
+#include "weights/models/archs.h"
+#include "weights/safetensors.h"
 
 namespace sv {
 namespace {
@@ -47,16 +51,42 @@ double rel_l2(const Tensor& a, const std::vector<double>& b) {
 }
 
 struct Case {
-  std::string layer, pool;
+  std::string model, layer, pool;  // model: "" for the bundled fmnist_cnn, else a small model's name
 };
-void PrintTo(const Case& c, std::ostream* os) { *os << c.layer << " (" << c.pool << ")"; }
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << (c.model.empty() ? "fmnist_cnn" : c.model) << " " << c.layer << " (" << c.pool << ")";
+}
+
+// The small models: built at their width (weights/models/archs.h), weights read from the file.
+Model load_small(const std::string& name) {
+  Model m;
+  m.info.arch = name;
+  m.info.num_classes = 10;
+  m.info.in_channels = 3;
+  if (name == "vgg11_bn_w8")
+    m.net = vgg(11, true, 10, 3, 8, 64);
+  else if (name == "resnet18_w8")
+    m.net = resnet(18, 10, 3, 8);
+  else
+    throw ValueError("unknown small model " + name);
+  SafetensorsReader f(kDir + name + ".safetensors");
+  for (auto& [key, p] : m.net->state()) {
+    const StEntry* e = f.find(key);
+    if (e == nullptr) throw IoError(name + ": missing tensor " + key);
+    p->value = f.read(*e);
+    p->grad = Tensor();
+  }
+  m.net->invalidate_tree();
+  return m;
+}
 
 class TrainedAccuracy : public ::testing::TestWithParam<Case> {};
 
 TEST_P(TrainedAccuracy, InputGradientWithinOneAndAHalfOfPyTorchFloat32) {
   const Case& c = GetParam();
-  const std::string stem = kDir + c.layer + "_" + c.pool;
-  const Tensor x = read_npy(kDir + "x.npy"), G = read_npy(stem + "_G.npy");
+  const std::string dir = c.model.empty() ? kDir : kDir + c.model + "/";
+  const std::string stem = dir + c.layer + "_" + c.pool;
+  const Tensor x = read_npy(dir + "x.npy"), G = read_npy(stem + "_G.npy");
   Shape shape;
   const std::vector<double> g64 = read_f64(stem + "_grad64", shape);
   const Tensor g32 = read_npy(stem + "_grad32.npy");
@@ -68,12 +98,13 @@ TEST_P(TrainedAccuracy, InputGradientWithinOneAndAHalfOfPyTorchFloat32) {
   for (bool reference : {true, false}) {
     for (int64_t max_k : {G.dim(0), int64_t{1}}) {
       std::unique_ptr<Backend> be = make_cpu_backend(reference, 2);
-      Model m = load_model(std::string(SHAREDVIS_SOURCE_DIR) + "/weights/fmnist_cnn.safetensors");
+      Model m = c.model.empty() ? load_model(std::string(SHAREDVIS_SOURCE_DIR) + "/weights/fmnist_cnn.safetensors")
+                                : load_small(c.model);
       model_to(m, *be);
       const Tensor S = vjp(m, *be, c.layer, parse_pool(c.pool), x, G, max_k);
       ASSERT_EQ(S.shape(), shape);
       const double err = rel_l2(S, g64);
-      EXPECT_LE(err, 1.5 * torch_err) << c.layer << " (" << c.pool << ") on " << be->name() << ", " << max_k
+      EXPECT_LE(err, 1.5 * torch_err) << c.model << " " << c.layer << " (" << c.pool << ") on " << be->name() << ", " << max_k
                                       << " cotangent(s) per pass: relative L2 error against float64 " << err
                                       << ", PyTorch float32's " << torch_err << " (ratio " << err / torch_err << ")";
       RecordProperty(std::string(reference ? "reference" : "fast") + "_k" + std::to_string(max_k) + "_ratio",
@@ -82,16 +113,31 @@ TEST_P(TrainedAccuracy, InputGradientWithinOneAndAHalfOfPyTorchFloat32) {
   }
 }
 
+std::string case_name(const ::testing::TestParamInfo<Case>& i) {
+  std::string s = i.param.layer + "_" + i.param.pool;
+  for (char& ch : s)
+    if (ch == '.') ch = '_';
+  return s;
+}
+
 INSTANTIATE_TEST_SUITE_P(FmnistCnn, TrainedAccuracy,
-                         ::testing::Values(Case{"features.2", "avg"}, Case{"features.6", "avg"},
-                                           Case{"features.10", "avg"}, Case{"features.10", "none"},
-                                           Case{"classifier.4", "none"}),
-                         [](const ::testing::TestParamInfo<Case>& i) {
-                           std::string s = i.param.layer + "_" + i.param.pool;
-                           for (char& ch : s)
-                             if (ch == '.') ch = '_';
-                           return s;
-                         });
+                         ::testing::Values(Case{"", "features.2", "avg"}, Case{"", "features.6", "avg"},
+                                           Case{"", "features.10", "avg"}, Case{"", "features.10", "none"},
+                                           Case{"", "classifier.4", "none"}),
+                         case_name);
+INSTANTIATE_TEST_SUITE_P(Vgg11BnW8, TrainedAccuracy,
+                         ::testing::Values(Case{"vgg11_bn_w8", "features.2", "avg"},
+                                           Case{"vgg11_bn_w8", "features.13", "avg"},
+                                           Case{"vgg11_bn_w8", "features.20", "avg"},
+                                           Case{"vgg11_bn_w8", "features.27", "avg"},
+                                           Case{"vgg11_bn_w8", "features.27", "none"},
+                                           Case{"vgg11_bn_w8", "classifier.6", "none"}),
+                         case_name);
+INSTANTIATE_TEST_SUITE_P(Resnet18W8, TrainedAccuracy,
+                         ::testing::Values(Case{"resnet18_w8", "layer1", "avg"}, Case{"resnet18_w8", "layer2", "avg"},
+                                           Case{"resnet18_w8", "layer3.1", "avg"}, Case{"resnet18_w8", "layer4", "avg"},
+                                           Case{"resnet18_w8", "layer4", "none"}, Case{"resnet18_w8", "fc", "none"}),
+                         case_name);
 
 }  // namespace
 }  // namespace sv
