@@ -27,7 +27,7 @@ Tensor linear_forward(const Parallel& par, const Tensor& x, const Tensor& w, con
           std::copy(B, B + O, Y + n * O);
         else
           std::fill_n(Y + n * O, O, T(0));
-      if (I > 0) gemm(false, true, n1 - n0, O, I, T(1), X + n0 * I, I, Wt, I, T(1), Y + n0 * O, O);
+      if (I > 0) gemm(false, true, n1 - n0, O, I, T(1), X + n0 * I, I, Wt, I, T(1), Y + n0 * O, O, par.k_slice);
     });
     return y;
   });
@@ -42,7 +42,7 @@ Tensor linear_backward_data(const Parallel& par, const Tensor& gy, const Tensor&
     const T *G = gy.data<T>(), *Wt = w.data<T>();
     T* GX = gx.data<T>();
     parallel_for(par, N, par.macs_grain(I * O), [&](int64_t n0, int64_t n1) {
-      if (O > 0 && I > 0) gemm(false, false, n1 - n0, I, O, T(1), G + n0 * O, O, Wt, I, T(0), GX + n0 * I, I);
+      if (O > 0 && I > 0) gemm(false, false, n1 - n0, I, O, T(1), G + n0 * O, O, Wt, I, T(0), GX + n0 * I, I, par.k_slice);
     });
     return gx;
   });
@@ -58,7 +58,7 @@ Tensor linear_backward_weight(const Parallel& par, const Tensor& x, const Tensor
     T* GW = gw.data<T>();
     parallel_for(par, O, par.macs_grain(N * I), [&](int64_t o0, int64_t o1) {
       if (N > 0 && I > 0)
-        gemm(true, false, o1 - o0, I, N, T(1), G + o0, O, X, I, T(0), GW + o0 * I, I, /*slice_k=*/false);
+        gemm(true, false, o1 - o0, I, N, T(1), G + o0, O, X, I, T(0), GW + o0 * I, I, /*kc=*/0);
     });
     return gw;
   });

@@ -20,15 +20,14 @@ namespace sv::fast {
 // Accuracy: OpenBLAS's sgemm sums each element of C over all of K in one float
 // accumulator, in order, so its rounding error grows with K (thousands in a deep
 // convolution's GEMM) and, on trained weights whose products largely cancel, it made our
-// float32 input gradients up to 1.8x further from float64 than PyTorch's. So the float
-// product is computed in equal slices of at most kSgemmKSlice along K, each summed by
+// float32 input gradients up to 1.9x further from float64 than PyTorch's. So gemm() with
+// kc > 0 computes the float product in equal slices of at most kc along K, each summed by
 // OpenBLAS in a fresh accumulator and added into C (beta = 1): no sum in order is longer
-// than kSgemmKSlice + K / kSgemmKSlice terms. Cost: C is read and written once per slice
-// (a few percent of a convolution; docs/accuracy.md has the measurements). double is left
-// whole, and so are the weight gradients (slice_k = false): their K is the batch's pixels,
-// their C the whole weight matrix, too large to pass over once per slice.
-constexpr int64_t kSgemmKSlice = 48;
-
+// than kc + K / kc terms. Cost: C is read and written once per slice (a few percent of a
+// convolution; docs/accuracy.md has the measurements). kc comes from Parallel::k_slice
+// (sliced for data gradients, whole K forward); double is left whole, and so are the weight
+// gradients (kc = 0): their K is the batch's pixels, their C the whole weight matrix, too
+// large to pass over once per slice.
 inline void sgemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                       const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
@@ -37,9 +36,8 @@ inline void sgemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
 }
 
 inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc, bool slice_k = true) {
-  constexpr int64_t kc = kSgemmKSlice;
-  if (!slice_k || K <= kc) {
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int64_t kc) {
+  if (kc <= 0 || K <= kc) {
     sgemm_one(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
@@ -52,7 +50,7 @@ inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
 }
 
 inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
-                 const double* B, int64_t ldb, double beta, double* C, int64_t ldc, bool /*slice_k*/ = true) {
+                 const double* B, int64_t ldb, double beta, double* C, int64_t ldc, int64_t /*kc*/) {
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
               static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B, static_cast<int>(ldb), beta,
               C, static_cast<int>(ldc));
@@ -61,11 +59,11 @@ inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha
 // The same product with the M rows of C split over threads (one GEMM call each).
 template <class T>
 void gemm_rows(const Parallel& par, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-               const T* B, int64_t ldb, T beta, T* C, int64_t ldc, bool slice_k = true) {
+               const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int64_t kc) {
   constexpr int64_t kMinRows = 16;
   const int64_t grain = std::max(kMinRows, par.macs_grain(N * K));
   parallel_for(par, M, grain, [&](int64_t m0, int64_t m1) {
-    gemm(ta, tb, m1 - m0, N, K, alpha, A + (ta ? m0 : m0 * lda), lda, B, ldb, beta, C + m0 * ldc, ldc, slice_k);
+    gemm(ta, tb, m1 - m0, N, K, alpha, A + (ta ? m0 : m0 * lda), lda, B, ldb, beta, C + m0 * ldc, ldc, kc);
   });
 }
 

@@ -281,7 +281,7 @@ void run_block(const WinoGeom& g, const Blocking& bl, int64_t block, const T* X,
   parallel_for(inner, 16, inner.macs_grain(g.O * g.C * nt), [&](int64_t x0, int64_t x1) {
     for (int64_t xi = x0; xi < x1; ++xi)
       gemm(false, false, g.O, nt, g.C, T(1), U + xi * g.O * g.C, g.C, V + xi * g.C * nt, nt, T(0), M + xi * g.O * nt,
-           nt);
+           nt, inner.k_slice);
   });
   parallel_for(inner, g.O, inner.elements_grain(16 * nt), [&](int64_t o0, int64_t o1) {
     for_each_segment(g, bl, block, [&](const Segment& s) { output_transform(g, M, s, nt, o0, o1, bias, relu, Y); });
