@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <ostream>
 #include <vector>
 
@@ -111,6 +112,20 @@ TEST_P(TrainedAccuracy, InputGradientWithinOneAndAHalfOfPyTorchFloat32) {
                      std::to_string(err / torch_err));
     }
   }
+}
+
+// SHAREDVIS_CPU_K_SLICE (docs/accuracy.md, "Fast mode"): 0 (whole K) or a slice length;
+// anything else is refused when the backend is made.
+TEST(TrainedAccuracyOption, CpuKSliceEnvironmentVariable) {
+  for (const char* bad : {"fast", "-1", "48x"}) {
+    ::setenv("SHAREDVIS_CPU_K_SLICE", bad, 1);
+    EXPECT_THROW(make_cpu_backend(false, 1), ValueError) << bad;
+  }
+  for (const char* good : {"0", "48", "96"}) {
+    ::setenv("SHAREDVIS_CPU_K_SLICE", good, 1);
+    EXPECT_NO_THROW(make_cpu_backend(false, 1)) << good;
+  }
+  ::unsetenv("SHAREDVIS_CPU_K_SLICE");
 }
 
 std::string case_name(const ::testing::TestParamInfo<Case>& i) {
