@@ -1,5 +1,8 @@
 #include "backends/cpu/cpu_backend.h"
 
+#include <cstdlib>
+#include <string>
+
 #include "backends/cpu/fast.h"
 
 namespace sv {
@@ -13,6 +16,15 @@ CpuBackend::CpuBackend(const fast::Parallel& par) : par_(par) {
   if (par_.threads > 1) pool_ = std::make_unique<fast::WorkerPool>(par_.threads);
   par_.pool = pool_.get();
   par_.memory = memory_.get();
+  if (const char* e = std::getenv("SHAREDVIS_CPU_K_SLICE"); e && *e) {
+    char* end = nullptr;
+    const long v = std::strtol(e, &end, 10);
+    SV_CHECK(*end == 0 && v >= 0, ValueError,
+             std::string("SHAREDVIS_CPU_K_SLICE=") + e + ": expected 0 (whole K: faster, less exact) or a slice length");
+    par_.k_slice = v;
+  }
+  fwd_par_ = par_;
+  fwd_par_.k_slice = par_.forward_k_slice;
 }
 
 Tensor CpuBackend::empty(const Shape& shape, DType dtype) { return par_.empty(shape, dtype); }
@@ -29,10 +41,10 @@ Tensor CpuBackend::mul_tiled(const Tensor& g, const Tensor& m) {
 }
 
 Tensor CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
-  return fast::conv2d_forward(par_, x, w, b, p);
+  return fast::conv2d_forward(fwd_par_, x, w, b, p);
 }
 Tensor CpuBackend::conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
-  return fast::conv2d_forward(par_, x, w, b, p, /*relu=*/true);
+  return fast::conv2d_forward(fwd_par_, x, w, b, p, /*relu=*/true);
 }
 Tensor CpuBackend::conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_shape,
                                         const Conv2dParams& p) {
@@ -85,7 +97,7 @@ Tensor CpuBackend::adaptive_avgpool_backward(const Tensor& gy, const Shape& x_sh
 }
 
 Tensor CpuBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) {
-  return fast::linear_forward(par_, x, w, b);
+  return fast::linear_forward(fwd_par_, x, w, b);
 }
 Tensor CpuBackend::linear_backward_data(const Tensor& gy, const Tensor& w) {
   return fast::linear_backward_data(par_, gy, w);

@@ -64,6 +64,7 @@ class CpuBackend : public ReferenceBackend {
   std::shared_ptr<CachingAllocator> memory_ = CachingAllocator::create(host_memory(), /*peak_multiple=*/2);
   std::unique_ptr<fast::WorkerPool> pool_;  // the fast kernels' helper threads
   fast::Parallel par_;
+  fast::Parallel fwd_par_;  // par_ with k_slice = forward_k_slice (forward passes)
 };
 
 }  // namespace sv

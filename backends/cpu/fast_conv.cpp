@@ -250,9 +250,9 @@ Tensor conv2d_forward(const Parallel& par, const Tensor& x, const Tensor& w, con
         const T* A = Wt + grp * g.Og * R;  // (Og, R)
         if (t.slots == 1) {
           T* out = Y + (t.n0 * g.O + grp * g.Og) * P + t.oh0 * g.Wo;
-          gemm_rows(pl.inner, false, false, g.Og, L, R, T(1), A, R, col, ldc, T(0), out, P);
+          gemm_rows(pl.inner, false, false, g.Og, L, R, T(1), A, R, col, ldc, T(0), out, P, par.k_slice);
         } else {
-          gemm_rows(pl.inner, false, false, g.Og, L, R, T(1), A, R, col, ldc, T(0), s.mat(wk), L);
+          gemm_rows(pl.inner, false, false, g.Og, L, R, T(1), A, R, col, ldc, T(0), s.mat(wk), L, par.k_slice);
           scatter_rows(g, s.mat(wk), t, grp, Y);
         }
       }
@@ -301,11 +301,11 @@ Tensor conv2d_backward_data(const Parallel& par, const Tensor& gy, const Tensor&
         const T* A = Wt + grp * g.Og * R;  // (Og, R), used transposed
         T* gx0 = GX + (t.n0 * g.C + grp * g.Cg) * HW;
         if (g.pointwise() && t.slots == 1) {  // the column matrix is these rows of gx itself
-          gemm_rows(pl.inner, true, false, R, L, g.Og, T(1), A, R, gyg, ldg, T(0), gx0 + t.oh0 * g.W, HW);
+          gemm_rows(pl.inner, true, false, R, L, g.Og, T(1), A, R, gyg, ldg, T(0), gx0 + t.oh0 * g.W, HW, par.k_slice);
           continue;
         }
         T* col = s.col(wk);
-        gemm_rows(pl.inner, true, false, R, L, g.Og, T(1), A, R, gyg, ldg, T(0), col, L);
+        gemm_rows(pl.inner, true, false, R, L, g.Og, T(1), A, R, gyg, ldg, T(0), col, L, par.k_slice);
         const int64_t grain = pl.inner.elements_grain(g.KH * g.KW * L);
         parallel_for(pl.inner, g.Cg, grain, [&](int64_t c0, int64_t c1) {
           for (int64_t i = 0; i < t.m; ++i) col2im(col + i * t.slot, L, b, gx0 + i * g.C * HW, c0, c1);
@@ -335,7 +335,7 @@ Tensor conv2d_backward_filter(const Parallel& par, const Tensor& x, const Tensor
         const T* gyg = group_rows(g, G, t, grp, s.mat(wk), ldg);
         const T* col = columns(g, X, t, grp, s.col(wk), pl.inner, ldc);
         gemm_rows(pl.inner, false, true, g.Og, R, t.columns(g), T(1), gyg, ldg, col, ldc, T(1),
-                  GWs + wk * WN + grp * g.Og * R, R);
+                  GWs + wk * WN + grp * g.Og * R, R, /*kc=*/0);
       }
     });
     Tensor gw = partial.slice0(0, 1).reshape(w_shape);

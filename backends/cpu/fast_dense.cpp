@@ -60,7 +60,7 @@ Tensor linear_forward(const Parallel& par, const Tensor& x, const Tensor& w, con
           std::copy(B, B + O, yb + r * O);
         else
           std::fill_n(yb + r * O, O, T(0));
-      if (I > 0) gemm(false, true, kRows, O, I, T(1), xb, I, Wt, I, T(1), yb, O);
+      if (I > 0) gemm(false, true, kRows, O, I, T(1), xb, I, Wt, I, T(1), yb, O, par.k_slice);
     });
     return y;
   });
@@ -74,7 +74,7 @@ Tensor linear_backward_data(const Parallel& par, const Tensor& gy, const Tensor&
     Tensor gx = par.zeros({N, I}, gy.dtype());
     const T *G = gy.data<T>(), *Wt = w.data<T>();
     for_row_blocks<T>(par, N, O, I, I * O, G, gx.data<T>(), [&](const T* gb, T* xb) {
-      if (O > 0 && I > 0) gemm(false, false, kRows, I, O, T(1), gb, O, Wt, I, T(0), xb, I);
+      if (O > 0 && I > 0) gemm(false, false, kRows, I, O, T(1), gb, O, Wt, I, T(0), xb, I, par.k_slice);
     });
     return gx;
   });
@@ -89,7 +89,7 @@ Tensor linear_backward_weight(const Parallel& par, const Tensor& x, const Tensor
     const T *G = gy.data<T>(), *X = x.data<T>();
     T* GW = gw.data<T>();
     parallel_for(par, O, par.macs_grain(N * I), [&](int64_t o0, int64_t o1) {
-      if (N > 0 && I > 0) gemm(true, false, o1 - o0, I, N, T(1), G + o0, O, X, I, T(0), GW + o0 * I, I);
+      if (N > 0 && I > 0) gemm(true, false, o1 - o0, I, N, T(1), G + o0, O, X, I, T(0), GW + o0 * I, I, /*kc=*/0);
     });
     return gw;
   });

@@ -89,6 +89,17 @@ struct Parallel {
   WorkerPool* pool = nullptr;
   CachingAllocator* memory = nullptr;
   bool winograd = true;
+  // Float GEMMs (im2col, Winograd, linear) sum K in equal slices of at most k_slice terms,
+  // each slice a fresh OpenBLAS accumulator (fast_gemm.h); 0: all of K in one call (OpenBLAS's
+  // order: faster, less exact). The kernels read k_slice; CpuBackend passes forward_k_slice in
+  // it for forward passes. Defaults (docs/accuracy.md): slices of 48 for data gradients, which
+  // keeps input gradients on trained weights within 1.5x PyTorch float32's error against
+  // float64; none forward, where slicing did not change those gradients (the forward values
+  // only choose ReLU and max-pool branches) and cost up to 12%. Weight-gradient GEMMs are
+  // never sliced. CpuBackend reads SHAREDVIS_CPU_K_SLICE into k_slice.
+  static constexpr int64_t kDefaultKSlice = 48;
+  int64_t k_slice = kDefaultKSlice;
+  int64_t forward_k_slice = 0;
   Tensor empty(const Shape& shape, DType dtype) const;
   Tensor zeros(const Shape& shape, DType dtype) const;
   int64_t elements_grain(int64_t per_item) const { return grain_for(per_item, min_elements); }

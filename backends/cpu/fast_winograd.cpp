@@ -9,6 +9,12 @@
 // go through a local (16, kChunk) array. Both keep the loops vectorizable (checked with
 // -fopt-info-vec: with strided loads or 16 stores of unknown distance GCC gave up, and the
 // scalar input transform took half the time of a 64-channel conv).
+//
+// Accuracy: the filter transform sums in double and rounds once (in float its roundings
+// added to the input gradient's error against float64 on trained weights; it runs once per
+// call, on the weights). The input and output transforms stay in float: in double the
+// input one gained nothing measurable, and the output one cost up to 13% of a 64-channel
+// convolution for a small gain (docs/accuracy.md).
 #include "backends/cpu/fast_winograd.h"
 
 #include <algorithm>
@@ -138,7 +144,8 @@ constexpr int64_t kChunk = 64;
 // taps of w[o] are first transposed into wt (9, C), so the loop over c runs on unit strides.
 template <class T>
 void filter_transform(const T* w, int64_t O, int64_t C, int64_t o0, int64_t o1, T* __restrict wt, T* U) {
-  const T h = T(0.5);
+  using A = double;  // the transform's sums, rounded once to T
+  const A h = 0.5;
   T out[16][kChunk];
   for (int64_t o = o0; o < o1; ++o) {
     const T* wo = w + o * C * 9;
@@ -148,19 +155,19 @@ void filter_transform(const T* w, int64_t O, int64_t C, int64_t o0, int64_t o1, 
       const int64_t m = std::min(kChunk, C - c0);
       for (int64_t j = 0; j < m; ++j) {
         const int64_t c = c0 + j;
-        T t[4][3];  // G g
+        A t[4][3];  // G g
         for (int k = 0; k < 3; ++k) {
-          const T g0 = wt[k * C + c], g1 = wt[(3 + k) * C + c], g2 = wt[(6 + k) * C + c];
+          const A g0 = wt[k * C + c], g1 = wt[(3 + k) * C + c], g2 = wt[(6 + k) * C + c];
           t[0][k] = g0;
           t[1][k] = h * (g0 + g1 + g2);
           t[2][k] = h * (g0 - g1 + g2);
           t[3][k] = g2;
         }
         for (int i = 0; i < 4; ++i) {  // (G g) G^T
-          out[4 * i + 0][j] = t[i][0];
-          out[4 * i + 1][j] = h * (t[i][0] + t[i][1] + t[i][2]);
-          out[4 * i + 2][j] = h * (t[i][0] - t[i][1] + t[i][2]);
-          out[4 * i + 3][j] = t[i][2];
+          out[4 * i + 0][j] = static_cast<T>(t[i][0]);
+          out[4 * i + 1][j] = static_cast<T>(h * (t[i][0] + t[i][1] + t[i][2]));
+          out[4 * i + 2][j] = static_cast<T>(h * (t[i][0] - t[i][1] + t[i][2]));
+          out[4 * i + 3][j] = static_cast<T>(t[i][2]);
         }
       }
       for (int xi = 0; xi < 16; ++xi) std::memcpy(U + (xi * O + o) * C + c0, out[xi], m * sizeof(T));
@@ -313,7 +320,7 @@ void run_block(const WinoGeom& g, const Blocking& bl, int64_t block, const T* X,
   parallel_for(inner, 16, inner.macs_grain(g.O * g.C * nt), [&](int64_t x0, int64_t x1) {
     for (int64_t xi = x0; xi < x1; ++xi)
       gemm(false, false, g.O, nt, g.C, T(1), U + xi * g.O * g.C, g.C, V + xi * g.C * nt, nt, T(0), M + xi * g.O * nt,
-           nt);
+           nt, inner.k_slice);
   });
   parallel_for(inner, g.O, inner.elements_grain(16 * nt), [&](int64_t o0, int64_t o1) {
     for_each_segment(g, bl, block, [&](const Segment& s) { output_transform(g, M, s, nt, o0, o1, bias, relu, Y); });

@@ -31,20 +31,22 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
   Shape ys = conv2d_out_shape(x.shape(), w.shape(), p);
   return dispatch_float(x, "conv2d", [&](auto t) {
     using T = decltype(t);
-    Tensor y = Tensor::zeros(ys, x.dtype());
+    Tensor y = Tensor::zeros(ys, DType::F64);  // accumulated in double, rounded once at the end
     const T *X = x.data<T>(), *Wt = w.data<T>();
-    T* Y = y.data<T>();
+    double* Y = y.data<double>();
     const Shape &xs = x.shape(), &ws = w.shape();
-    for_each_tap(xs, ws, ys, p, [&](int64_t n, int64_t o, int64_t c, int64_t ci, int64_t oh, int64_t ow, int64_t ih,
-                                    int64_t iw, int64_t kh, int64_t kw) {
-      Y[((n * ys[1] + o) * ys[2] + oh) * ys[3] + ow] +=
-          X[((n * xs[1] + ci) * xs[2] + ih) * xs[3] + iw] * Wt[((o * ws[1] + c) * ws[2] + kh) * ws[3] + kw];
-    });
+    for_each_tap(xs, ws, ys, p,
+                 [&](int64_t n, int64_t o, int64_t c, int64_t ci, int64_t oh, int64_t ow, int64_t ih, int64_t iw,
+                     int64_t kh, int64_t kw) {
+                   Y[((n * ys[1] + o) * ys[2] + oh) * ys[3] + ow] +=
+                       static_cast<double>(X[((n * xs[1] + ci) * xs[2] + ih) * xs[3] + iw]) *
+                       Wt[((o * ws[1] + c) * ws[2] + kh) * ws[3] + kw];
+                 });
     if (b.defined()) {
       const T* B = b.data<T>();
       for (int64_t i = 0; i < y.numel(); ++i) Y[i] += B[(i / (ys[2] * ys[3])) % ys[1]];
     }
-    return y;
+    return y.to(x.dtype());
   });
 }
 
@@ -52,17 +54,19 @@ Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_sh
   const Shape ys = conv2d_grad_shape(gy.shape(), x_shape, w.shape(), p);
   return dispatch_float(gy, "conv2d", [&](auto t) {
     using T = decltype(t);
-    Tensor gx = Tensor::zeros(x_shape, gy.dtype());
+    Tensor gx = Tensor::zeros(x_shape, DType::F64);  // accumulated in double, rounded once at the end
     const T *G = gy.data<T>(), *Wt = w.data<T>();
-    T* GX = gx.data<T>();
+    double* GX = gx.data<double>();
     const Shape& ws = w.shape();
     const Shape& xs = x_shape;
-    for_each_tap(xs, ws, ys, p, [&](int64_t n, int64_t o, int64_t c, int64_t ci, int64_t oh, int64_t ow, int64_t ih,
-                                    int64_t iw, int64_t kh, int64_t kw) {
-      GX[((n * xs[1] + ci) * xs[2] + ih) * xs[3] + iw] +=
-          G[((n * ys[1] + o) * ys[2] + oh) * ys[3] + ow] * Wt[((o * ws[1] + c) * ws[2] + kh) * ws[3] + kw];
-    });
-    return gx;
+    for_each_tap(xs, ws, ys, p,
+                 [&](int64_t n, int64_t o, int64_t c, int64_t ci, int64_t oh, int64_t ow, int64_t ih, int64_t iw,
+                     int64_t kh, int64_t kw) {
+                   GX[((n * xs[1] + ci) * xs[2] + ih) * xs[3] + iw] +=
+                       static_cast<double>(G[((n * ys[1] + o) * ys[2] + oh) * ys[3] + ow]) *
+                       Wt[((o * ws[1] + c) * ws[2] + kh) * ws[3] + kw];
+                 });
+    return gx.to(gy.dtype());
   });
 }
 
@@ -70,17 +74,19 @@ Tensor conv2d_backward_filter(const Tensor& x, const Tensor& gy, const Shape& w_
   const Shape ys = conv2d_grad_shape(gy.shape(), x.shape(), w_shape, p);
   return dispatch_float(x, "conv2d", [&](auto t) {
     using T = decltype(t);
-    Tensor gw = Tensor::zeros(w_shape, x.dtype());
+    Tensor gw = Tensor::zeros(w_shape, DType::F64);  // accumulated in double, rounded once at the end
     const T *G = gy.data<T>(), *X = x.data<T>();
-    T* GW = gw.data<T>();
+    double* GW = gw.data<double>();
     const Shape& xs = x.shape();
     const Shape& ws = w_shape;
-    for_each_tap(xs, ws, ys, p, [&](int64_t n, int64_t o, int64_t c, int64_t ci, int64_t oh, int64_t ow, int64_t ih,
-                                    int64_t iw, int64_t kh, int64_t kw) {
-      GW[((o * ws[1] + c) * ws[2] + kh) * ws[3] + kw] +=
-          G[((n * ys[1] + o) * ys[2] + oh) * ys[3] + ow] * X[((n * xs[1] + ci) * xs[2] + ih) * xs[3] + iw];
-    });
-    return gw;
+    for_each_tap(xs, ws, ys, p,
+                 [&](int64_t n, int64_t o, int64_t c, int64_t ci, int64_t oh, int64_t ow, int64_t ih, int64_t iw,
+                     int64_t kh, int64_t kw) {
+                   GW[((o * ws[1] + c) * ws[2] + kh) * ws[3] + kw] +=
+                       static_cast<double>(G[((n * ys[1] + o) * ys[2] + oh) * ys[3] + ow]) *
+                       X[((n * xs[1] + ci) * xs[2] + ih) * xs[3] + iw];
+                 });
+    return gw.to(x.dtype());
   });
 }
 

@@ -15,9 +15,9 @@ Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) {
     T* Y = y.data<T>();
     for (int64_t n = 0; n < N; ++n)
       for (int64_t o = 0; o < O; ++o) {
-        T s = B ? B[o] : T(0);
-        for (int64_t i = 0; i < I; ++i) s += X[n * I + i] * Wt[o * I + i];
-        Y[n * O + o] = s;
+        double s = B ? B[o] : 0.0;  // accumulated in double, rounded once
+        for (int64_t i = 0; i < I; ++i) s += static_cast<double>(X[n * I + i]) * Wt[o * I + i];
+        Y[n * O + o] = static_cast<T>(s);
       }
     return y;
   });
@@ -27,13 +27,13 @@ Tensor linear_backward_data(const Tensor& gy, const Tensor& w) {
   return dispatch_float(gy, "linear", [&](auto t) {
     using T = decltype(t);
     const int64_t N = gy.dim(0), O = w.dim(0), I = w.dim(1);
-    Tensor gx = Tensor::zeros({N, I}, gy.dtype());
+    Tensor gx = Tensor::zeros({N, I}, DType::F64);  // accumulated in double, rounded once at the end
     const T *G = gy.data<T>(), *Wt = w.data<T>();
-    T* GX = gx.data<T>();
+    double* GX = gx.data<double>();
     for (int64_t n = 0; n < N; ++n)
       for (int64_t o = 0; o < O; ++o)
-        for (int64_t i = 0; i < I; ++i) GX[n * I + i] += G[n * O + o] * Wt[o * I + i];
-    return gx;
+        for (int64_t i = 0; i < I; ++i) GX[n * I + i] += static_cast<double>(G[n * O + o]) * Wt[o * I + i];
+    return gx.to(gy.dtype());
   });
 }
 
@@ -41,13 +41,13 @@ Tensor linear_backward_weight(const Tensor& x, const Tensor& gy) {
   return dispatch_float(x, "linear", [&](auto t) {
     using T = decltype(t);
     const int64_t N = x.dim(0), I = x.dim(1), O = gy.dim(1);
-    Tensor gw = Tensor::zeros({O, I}, x.dtype());
+    Tensor gw = Tensor::zeros({O, I}, DType::F64);  // accumulated in double, rounded once at the end
     const T *G = gy.data<T>(), *X = x.data<T>();
-    T* GW = gw.data<T>();
+    double* GW = gw.data<double>();
     for (int64_t n = 0; n < N; ++n)
       for (int64_t o = 0; o < O; ++o)
-        for (int64_t i = 0; i < I; ++i) GW[o * I + i] += G[n * O + o] * X[n * I + i];
-    return gw;
+        for (int64_t i = 0; i < I; ++i) GW[o * I + i] += static_cast<double>(G[n * O + o]) * X[n * I + i];
+    return gw.to(x.dtype());
   });
 }
 

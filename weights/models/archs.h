@@ -33,10 +33,15 @@ const ArchEntry* find_arch(const std::string& name);
 
 // ---- factories (weights/models/*.cpp)
 std::unique_ptr<Module> alexnet(int num_classes, int in_channels);
-// depth 11, 13, 16 or 19; batch_norm adds BatchNorm2d after every convolution
-std::unique_ptr<Module> vgg(int depth, bool batch_norm, int num_classes, int in_channels);
-// depth 18, 34 (BasicBlock), 50, 101, 152 (Bottleneck)
-std::unique_ptr<Module> resnet(int depth, int num_classes, int in_channels);
+// depth 11, 13, 16 or 19; batch_norm adds BatchNorm2d after every convolution. width: the
+// first block's channels (torchvision: 64; every block scales with it), hidden: the
+// classifier's hidden width (torchvision: 4096). Other widths are for small test models
+// (tests/test_trained_accuracy.cpp); the registry builds torchvision's.
+std::unique_ptr<Module> vgg(int depth, bool batch_norm, int num_classes, int in_channels, int width = 64,
+                            int hidden = 4096);
+// depth 18, 34 (BasicBlock), 50, 101, 152 (Bottleneck); width: conv1's and layer1's
+// channels (torchvision: 64; layer i has width << (i-1)), as vgg's width.
+std::unique_ptr<Module> resnet(int depth, int num_classes, int in_channels, int width = 64);
 std::unique_ptr<Module> fmnist_cnn(int num_classes, int in_channels);  // weights/models/fmnist_cnn.cpp
 
 // The top level of torchvision's classifiers: runs its children in order, and before the

@@ -88,7 +88,7 @@ std::unique_ptr<Module> bottleneck(int in, int planes, int stride) {
 
 }  // namespace
 
-std::unique_ptr<Module> resnet(int depth, int num_classes, int in_channels) {
+std::unique_ptr<Module> resnet(int depth, int num_classes, int in_channels, int width) {
   std::vector<int> blocks;
   switch (depth) {
     case 18: blocks = {2, 2, 2, 2}; break;
@@ -98,21 +98,22 @@ std::unique_ptr<Module> resnet(int depth, int num_classes, int in_channels) {
     case 152: blocks = {3, 8, 36, 3}; break;
     default: throw ValueError("resnet: depth must be 18, 34, 50, 101 or 152, got " + std::to_string(depth));
   }
+  SV_CHECK(width > 0, ValueError, "resnet: width must be positive, got " + std::to_string(width));
   const bool bottlenecks = depth >= 50;
   const int expansion = bottlenecks ? 4 : 1;
 
   auto net = std::make_unique<ImageClassifier>("fc");
-  net->add("conv1", conv(in_channels, 64, 7, 2, 3));
-  net->add("bn1", std::make_unique<BatchNorm2d>(64));
+  net->add("conv1", conv(in_channels, width, 7, 2, 3));
+  net->add("bn1", std::make_unique<BatchNorm2d>(width));
   net->add("relu", std::make_unique<ReLU>());
   Pool2dParams mp;
   mp.kernel_h = mp.kernel_w = 3;
   mp.stride_h = mp.stride_w = 2;
   mp.pad_h = mp.pad_w = 1;
   net->add("maxpool", std::make_unique<MaxPool2d>(mp));
-  int in = 64;
+  int in = width;
   for (int i = 0; i < 4; ++i) {
-    const int planes = 64 << i;
+    const int planes = width << i;
     auto layer = std::make_unique<Sequential>();
     for (int j = 0; j < blocks[i]; ++j) {
       const int stride = (i > 0 && j == 0) ? 2 : 1;
@@ -122,7 +123,7 @@ std::unique_ptr<Module> resnet(int depth, int num_classes, int in_channels) {
     net->add("layer" + std::to_string(i + 1), std::move(layer));
   }
   net->add("avgpool", std::make_unique<AdaptiveAvgPool2d>(1, 1));
-  net->add("fc", std::make_unique<Linear>(512 * expansion, num_classes));
+  net->add("fc", std::make_unique<Linear>(8 * width * expansion, num_classes));
   return net;
 }
 

@@ -22,10 +22,13 @@ std::vector<int> config(int depth) {
 }
 }  // namespace
 
-std::unique_ptr<Module> vgg(int depth, bool batch_norm, int num_classes, int in_channels) {
+std::unique_ptr<Module> vgg(int depth, bool batch_norm, int num_classes, int in_channels, int width, int hidden) {
+  SV_CHECK(width > 0 && hidden > 0, ValueError,
+           "vgg: width and hidden must be positive, got " + std::to_string(width) + ", " + std::to_string(hidden));
   auto features = std::make_unique<Sequential>();
   int c = in_channels;
   for (int v : config(depth)) {
+    if (v != M) v = v / 64 * width;  // torchvision: width 64
     if (v == M) {
       Pool2dParams p;
       p.kernel_h = p.kernel_w = p.stride_h = p.stride_w = 2;
@@ -41,13 +44,13 @@ std::unique_ptr<Module> vgg(int depth, bool batch_norm, int num_classes, int in_
   }
 
   auto classifier = std::make_unique<Sequential>();
-  classifier->push(std::make_unique<Linear>(512 * 7 * 7, 4096));  // 0
+  classifier->push(std::make_unique<Linear>(c * 7 * 7, hidden));  // 0
   classifier->push(std::make_unique<ReLU>());
   classifier->push(std::make_unique<Dropout>(0.5));
-  classifier->push(std::make_unique<Linear>(4096, 4096));  // 3
+  classifier->push(std::make_unique<Linear>(hidden, hidden));  // 3
   classifier->push(std::make_unique<ReLU>());
   classifier->push(std::make_unique<Dropout>(0.5));
-  classifier->push(std::make_unique<Linear>(4096, num_classes));  // 6
+  classifier->push(std::make_unique<Linear>(hidden, num_classes));  // 6
 
   auto net = std::make_unique<ImageClassifier>("classifier");
   net->add("features", std::move(features));
