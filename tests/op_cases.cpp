@@ -256,8 +256,8 @@ void elementwise_cases(std::vector<OpCase>& t) {
     c.shape = "x" + dims(s) + " K" + std::to_string(K);
     c.inputs = {in(s)};
     c.outputs = {"sums"};
-    c.run = [K](Backend& be, const std::vector<Tensor>& v) -> std::vector<Tensor> {
-      return {be.sum_blocks(v[0], K)};
+    c.run = [k = K](Backend& be, const std::vector<Tensor>& v) -> std::vector<Tensor> {  // (clang 14 cannot
+      return {be.sum_blocks(v[0], k)};                                                    // capture a binding)
     };
     t.push_back(c);
   }
@@ -267,8 +267,8 @@ void elementwise_cases(std::vector<OpCase>& t) {
     c.shape = "g(" + std::to_string(K) + ") M" + std::to_string(M);
     c.inputs = {in({K})};
     c.outputs = {"0.25 g", "-3 g"};
-    c.run = [M](Backend& be, const std::vector<Tensor>& v) -> std::vector<Tensor> {
-      return {be.broadcast_blocks(v[0], M, 0.25), be.broadcast_blocks(v[0], M, -3.0)};
+    c.run = [m = M](Backend& be, const std::vector<Tensor>& v) -> std::vector<Tensor> {
+      return {be.broadcast_blocks(v[0], m, 0.25), be.broadcast_blocks(v[0], m, -3.0)};
     };
     t.push_back(c);
   }
