@@ -9,8 +9,12 @@ import textwrap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# The child restores Python's SIGINT handler first: a process started from a background job
+# (as CI may start the tests) inherits SIGINT ignored, and Python then installs no handler,
+# so Ctrl-C could not reach it whatever the module does.
 CHILD = textwrap.dedent("""
-    import os, sys
+    import os, signal, sys
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     import sharedvis as sv
     from sharedvis import _core
