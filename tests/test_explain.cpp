@@ -661,6 +661,9 @@ TEST_F(ExplainCli, BadInputsFailClearly) {
       {"empty synthetic name", "--images " + imgs + " --synthetic body,,other", "an empty category name"},
       {"duplicate synthetic name", "--images " + imgs + " --synthetic body,body", "'body' named twice"},
       {"responses is a folder", "--responses " + imgs + " --preferred body", "is a directory, not a file"},
+      {"negative threads", "--responses " + csv + " --preferred body --device cpu --threads -2", "--threads must be >= 0"},
+      {"threads off the cpu", "--responses " + csv + " --preferred body --device auto --threads 2",
+       "--threads needs --device cpu"},
   };
   for (const Case& c : cases) {
     const fs::path out = dir.path / ("out_" + std::to_string(&c - cases.data()));
