@@ -34,6 +34,9 @@
 #include "backends/cpu/cpu_backend.h"
 #include "tests/gradcheck.h"
 #include "weights/model.h"
+#ifdef SHAREDVIS_HAVE_CUDA
+#include "backends/cuda/fixed_chunks.h"
+#endif
 
 namespace sv {
 namespace {
@@ -200,6 +203,20 @@ void expect_near_cpu(Model& m, const Tensor& x, const std::vector<Case>& cases, 
     EXPECT_LE(test::normalized_error(gpu_phi[i], cpu_phi), 1e-3) << "GPU features of " << cases[i].layer;
   }
 }
+
+#ifdef SHAREDVIS_HAVE_CUDA
+// Deterministic mode's images per cuDNN call (no GPU needed): set by one image's input and
+// output sizes, the largest power of two <= 64 with at most 2^22 floats on either side.
+TEST(CudaBatchInvariance, ImagesPerCallFollowOneImage) {
+  EXPECT_EQ(cuda::invariant_images_per_call(1 * 28 * 28, 32 * 28 * 28), 64);  // fmnist_cnn features.0
+  EXPECT_EQ(cuda::invariant_images_per_call(3 * 224 * 224, 64 * 112 * 112), 4);  // resnet50 stem
+  EXPECT_EQ(cuda::invariant_images_per_call(256 * 56 * 56, 64 * 56 * 56), 4);  // resnet50 layer1 1x1
+  EXPECT_EQ(cuda::invariant_images_per_call(512 * 28 * 28, 128 * 28 * 28), 8);  // 401408 floats: 8, not 16
+  EXPECT_EQ(cuda::invariant_images_per_call(int64_t(1) << 22, 1), 1);  // exactly the bound
+  EXPECT_EQ(cuda::invariant_images_per_call(int64_t(1) << 23, 1), 1);  // over it: still one image
+  EXPECT_EQ(cuda::invariant_images_per_call(0, 0), 64);
+}
+#endif
 
 TEST(CudaBatchInvariance, FashionMnistCnnFeaturesAndVjp) {
   if (!cuda_available()) GTEST_SKIP() << test::no_cuda_reason();
