@@ -294,7 +294,7 @@ Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const
                                           &zero, plan.y, yp));
     launched();
   };
-  for_each_chunk(*this, fptr(x), px, fptr(y), py, x.dim(0), chunk, fixed, call);
+  run_chunked(*this, fptr(x), px, fptr(y), py, x.dim(0), chunk, fixed, call);
   if (b.defined()) add_channel_bias_(*this, y, b);
   return y;
 }
@@ -358,7 +358,7 @@ Tensor CudaBackend::conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in
                                                plan.workspace, &zero, plan.x, gxp));
     launched();
   };
-  for_each_chunk(*this, fptr(gy), py, fptr(gx), px, x_shape[0], chunk, fixed, call);
+  run_chunked(*this, fptr(gy), py, fptr(gx), px, x_shape[0], chunk, fixed, call);
   return gx;
 }
 

@@ -49,7 +49,7 @@ Tensor CudaBackend::linear_forward(const Tensor& x, const Tensor& w, const Tenso
                                 &zero, yp, as_int(O, "linear")));
       launched();
     };
-    for_each_chunk(*this, fptr(x), I, fptr(y), O, N, rows_per_gemm(opt_, N), opt_.deterministic, gemm);
+    run_chunked(*this, fptr(x), I, fptr(y), O, N, rows_per_gemm(opt_, N), opt_.deterministic, gemm);
   }
   launched();
   if (b.defined()) add_channel_bias_(*this, y, b);
@@ -76,7 +76,7 @@ Tensor CudaBackend::linear_backward_data(const Tensor& gy, const Tensor& w) {
                                 &zero, gxp, as_int(I, "linear")));
       launched();
     };
-    for_each_chunk(*this, fptr(gy), O, fptr(gx), I, N, rows_per_gemm(opt_, N), opt_.deterministic, gemm);
+    run_chunked(*this, fptr(gy), O, fptr(gx), I, N, rows_per_gemm(opt_, N), opt_.deterministic, gemm);
   }
   launched();
   return gx;

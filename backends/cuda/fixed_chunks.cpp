@@ -1,4 +1,4 @@
-// for_each_chunk and deterministic mode's chunk sizes (fixed_chunks.h).
+// run_chunked and deterministic mode's chunk sizes (fixed_chunks.h).
 #include "backends/cuda/fixed_chunks.h"
 
 #include <algorithm>
@@ -16,9 +16,9 @@ int64_t invariant_images_per_call(int64_t x_per, int64_t y_per) {
   return b;
 }
 
-void for_each_chunk(CudaBackend& be, const float* in, int64_t in_per, float* out, int64_t out_per, int64_t N,
+void run_chunked(CudaBackend& be, const float* in, int64_t in_per, float* out, int64_t out_per, int64_t N,
                     int64_t chunk, bool pad, const ChunkCall& call) {
-  SV_CHECK(chunk > 0, Error, "for_each_chunk: chunk of " + std::to_string(chunk) + " items");
+  SV_CHECK(chunk > 0, Error, "run_chunked: chunk of " + std::to_string(chunk) + " items");
   Tensor stage_in, stage_out;  // (chunk * in_per), (chunk * out_per): made on first need
   for (int64_t n0 = 0; n0 < N; n0 += chunk) {
     const int64_t n = std::min(chunk, N - n0);

@@ -27,7 +27,7 @@ using ChunkCall = std::function<void(int64_t n, const float* in, float* out)>;
 // Runs call over the N items of in and out, `chunk` items per call. pad = false: in place,
 // the last call takes what is left (n < chunk). pad = true: every call takes exactly
 // `chunk` items at 256-byte aligned addresses, staged where needed (see the file comment).
-void for_each_chunk(CudaBackend& be, const float* in, int64_t in_per, float* out, int64_t out_per, int64_t N,
+void run_chunked(CudaBackend& be, const float* in, int64_t in_per, float* out, int64_t out_per, int64_t N,
                     int64_t chunk, bool pad, const ChunkCall& call);
 
 // Deterministic mode's chunk sizes, fixed by one item's size alone:
