@@ -277,7 +277,7 @@ def report(b):
     cols = ["sharedvis"] + b.names
     print(f"\nresnet50 224x224, layer4 avg, {b.threads} threads; seconds as min / median over "
           f"{b.a.rounds} rounds; ratio = PyTorch min / sharedvis min; ld = 1-min load average (min–max)")
-    hdr = f"{'workload':10s}{'':6s}{cols[0]:>41s}" + "".join(f"{c:>50s}" for c in cols[1:])
+    hdr = f"{'workload':10s}{'':6s}{cols[0]:>41s}" + "".join(f"{c:>58s}" for c in cols[1:])
     print(hdr)
     rows = []
     for wl in b.a.workloads:
@@ -300,11 +300,12 @@ def report(b):
                     if t and (best is None or min(t) < min(best[1])):
                         best = (m, t, c, ss)
                 if best is None:
-                    line += f"{'—':>50s}"
+                    line += f"{'—':>58s}"
                     continue
                 m, t, c, ss = best
                 ratio = min(t) / min(sv_t) if sv_t else float("nan")
-                line += f"   {fmt_t(t)} s {stat(c)[0]:5.2f} cpu {ratio:5.2f}× ld {load_range(ss)}"
+                tag = f" {m.split('_')[-1]:7s}" if len(TORCH_METHODS[wl]) > 1 else f"{'':8s}"
+                line += f"   {fmt_t(t)} s {stat(c)[0]:5.2f} cpu{tag} {ratio:5.2f}× ld {load_range(ss)}"
                 row[name] = {"method": m, "min": min(t), "median": statistics.median(t), "cpu_min": stat(c)[0],
                              "ratio": ratio, "load": load_range(ss)}
             print(line)
