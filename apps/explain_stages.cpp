@@ -181,14 +181,23 @@ struct EvidenceInputs {
   std::vector<EvidenceImage> images;      // per plan: its ooc image, then its reference
 };
 
+// Every fitted readout, its min_drop computed for those with pairs only (a staged pairs task
+// holds a slice of them; the others' min_drop is NaN and unused).
 EvidenceInputs evidence_inputs(const Readouts& r, const Pairs& pairs, const Maps& maps) {
   EvidenceInputs ev;
-  for (const NeuronReadout& w : r.fitted) {
-    const std::vector<double> fit_pred = gather(predict(w.fit_result, r.Z(w)), w.fit);
-    double mean = 0, var = 0;
-    for (double v : fit_pred) mean += v / static_cast<double>(fit_pred.size());
-    for (double v : fit_pred) var += (v - mean) * (v - mean) / static_cast<double>(fit_pred.size());
-    ev.readouts.push_back({&w.fit_result, &r.st(w), kMinDropSd * std::sqrt(var)});
+  std::vector<bool> used(r.fitted.size(), false);
+  for (const PairPlan& pl : pairs.plans) used[pl.fitted] = true;
+  for (size_t k = 0; k < r.fitted.size(); ++k) {
+    const NeuronReadout& w = r.fitted[k];
+    double min_drop = kNoValue;
+    if (used[k]) {
+      const std::vector<double> fit_pred = gather(predict(w.fit_result, r.Z(w)), w.fit);
+      double mean = 0, var = 0;
+      for (double v : fit_pred) mean += v / static_cast<double>(fit_pred.size());
+      for (double v : fit_pred) var += (v - mean) * (v - mean) / static_cast<double>(fit_pred.size());
+      min_drop = kMinDropSd * std::sqrt(var);
+    }
+    ev.readouts.push_back({&w.fit_result, &r.st(w), min_drop});
   }
   for (const PairPlan& pl : pairs.plans) {
     const auto jo = static_cast<size_t>(2 * pl.cot);  // the pair's two jobs: ooc, reference
