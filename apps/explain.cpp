@@ -38,9 +38,9 @@ ExplainSummary run_explain(const ExplainOptions& options) {
                options.stage == "pairs" || options.stage == "report",
            ValueError, "--stage must be all, features, fit, pairs or report, got " + options.stage);
   const Stage stage = parse_enum(kStageNames, options.stage, "--stage");
+  SV_CHECK(options.shard.empty() || stage != Stage::All, ValueError,
+           "--shard applies to --stage features, fit or pairs (the report and all run once)");
   if (stage != Stage::All || !options.work.empty()) {
-    SV_CHECK(options.shard.empty() || stage != Stage::All, ValueError,
-             "--shard applies to --stage features, fit or pairs (the report and all run once)");
     const bool sharded = stage == Stage::Features || stage == Stage::Fit || stage == Stage::Pairs;
     return run_work_stage(c, {options.work, stage, sharded ? resolve_shard(options.shard, std::getenv) : Shard{}});
   }

@@ -230,6 +230,21 @@ TEST(ExplainWork, ShardedRunsMergeIntoTheOneProcessRun) {
   expect_same_output(w.root / "single", w.root / "all_work");
 }
 
+TEST(ExplainWork, StageOptionsThatDoNotFit) {
+  ExplainOptions o = small_run(fs::temp_directory_path() / "sv_stages_unused");
+  o.stage = "fit";
+  EXPECT_NE(error_of([&] { run_explain(o); }).find("--stage fit needs --work DIR"), std::string::npos);
+  o.stage = "all";
+  o.shard = "0/2";
+  EXPECT_NE(error_of([&] { run_explain(o); }).find("--shard applies to --stage features, fit or pairs"),
+            std::string::npos);
+  o.stage = "sideways";
+  o.shard = "";
+  EXPECT_NE(error_of([&] { run_explain(o); }).find("--stage must be all, features, fit, pairs or report"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(fs::temp_directory_path() / "sv_stages_unused"));
+}
+
 // Flips one byte in the middle of a file.
 void corrupt(const fs::path& p) {
   std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
