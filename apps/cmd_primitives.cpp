@@ -19,7 +19,7 @@
 #include "apps/cli_common.h"
 #include "apps/report/progress.h"
 #include "apps/commands.h"
-#include "apps/io/atomic_file.h"
+#include "weights/atomic_file.h"
 #include "apps/io/npy.h"
 
 namespace sv {

@@ -9,7 +9,7 @@
 
 #include "apps/commands.h"
 #include "apps/dataset.h"
-#include "apps/io/atomic_file.h"
+#include "weights/atomic_file.h"
 #include "apps/train.h"
 #include "backends/factory.h"
 #include "weights/bundled_model.h"

@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "apps/chunks.h"
 #include "apps/primitives_util.h"
 
 namespace sv {
@@ -115,17 +116,15 @@ void copy_rows(Tensor& dst, int64_t row0, const Tensor& src) {
 Tensor chunked_vjp(Recorded& r, const Tensor& cot, int64_t max_k, const ProgressFn& progress) {
   Backend& be = r.graph->backend();
   const int64_t K = cot.dim(0);
-  const int64_t chunk = max_k > 0 ? max_k : K;
   Shape out_shape = r.x.shape();
   out_shape.insert(out_shape.begin(), K);
   Tensor out = Tensor::empty(out_shape, r.x.value.dtype());
   const Tensor c = cot.to(r.phi.value.dtype());
-  for (int64_t k0 = 0; k0 < K; k0 += chunk) {
-    const int64_t k1 = std::min(K, k0 + chunk);
+  for_each_chunk(K, max_k, [&](int64_t k0, int64_t k1) {
     std::vector<Tensor> g = r.graph->vjp(r.phi, c.slice0(k0, k1), {r.x});
     copy_rows(out, k0, be.download(g[0]));
     if (progress) progress(k1, K);
-  }
+  });
   return out;
 }
 
@@ -135,18 +134,17 @@ Tensor features(Model& m, Backend& be, const std::string& layer, Pool pool, cons
                 const ProgressFn& progress) {
   detail::check_images(m, x, "features");
   model_to(m, be);
-  const int64_t N = x.dim(0), B = max_batch > 0 ? max_batch : N;
+  const int64_t N = x.dim(0);
   const Tensor xs = x.to(detail::model_dtype(m));
   Tensor out;
-  for (int64_t n0 = 0; n0 < N; n0 += B) {
-    const int64_t n1 = std::min(N, n0 + B);
+  for_each_chunk(N, max_batch, [&](int64_t n0, int64_t n1) {
     Graph g(be, false);
     Var phi = layer_features(m, g, g.input(xs.slice0(n0, n1)), layer, pool);
     Tensor host = be.download(phi.value);
     if (!out.defined()) out = Tensor::empty({N, host.dim(1)}, host.dtype());
     detail::copy_rows(out, n0, host);
     if (progress) progress(n1, N);
-  }
+  });
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <numbers>
 
+#include "apps/chunks.h"
 #include "apps/io/npy.h"
 #include "apps/primitives_util.h"
 
@@ -96,14 +97,14 @@ Tensor integrated_gradients(Model& m, Backend& be, const std::string& layer, Poo
   Tensor out = Tensor::empty(out_shape, dt);  // (K, N, C, H, W)
   int64_t done = 0;
   Tensor g3;  // G as (K, N, D), checked once D is known
-  for (int64_t n0 = 0; n0 < N; n0 += nb) {
-    const int64_t n1 = std::min(N, n0 + nb), nc = n1 - n0;
+  for_each_chunk(N, nb, [&](int64_t n0, int64_t n1) {
+    const int64_t nc = n1 - n0;
     const Tensor x0 = be.upload(bs.slice0(n0, n1)), x1 = be.upload(xs.slice0(n0, n1));
     Shape acc_shape = x.shape();
     acc_shape[0] = K * nc;
     Tensor acc = be.zeros(acc_shape, dt);  // (K*nc, C, H, W): Σ_s w_s ∂<G_k, φ>/∂x at the points
-    for (int64_t s0 = 0; s0 < steps; s0 += sb) {
-      const int64_t s1 = std::min<int64_t>(steps, s0 + sb), ns = s1 - s0, B = ns * nc;
+    for_each_chunk(steps, sb, [&](int64_t s0, int64_t s1) {
+      const int64_t ns = s1 - s0, B = ns * nc;
       const std::vector<double> ts(t.begin() + s0, t.begin() + s1);
       Graph g(be, true);
       Var xv = g.input(be.interpolate(x0, x1, ts), true);  // (ns*nc, C, H, W), step-major
@@ -118,9 +119,7 @@ Tensor integrated_gradients(Model& m, Backend& be, const std::string& layer, Poo
           std::memcpy(static_cast<char*>(cot.raw()) + static_cast<size_t>((k * B + s * nc) * D) * es,
                       static_cast<const char*>(g3.raw()) + static_cast<size_t>((k * N + n0) * D) * es,
                       static_cast<size_t>(nc * D) * es);
-      const int64_t kchunk = std::max<int64_t>(1, limit / B);
-      for (int64_t k0 = 0; k0 < K; k0 += kchunk) {
-        const int64_t k1 = std::min(K, k0 + kchunk);
+      for_each_chunk(K, std::max<int64_t>(1, limit / B), [&](int64_t k0, int64_t k1) {
         Tensor grad = g.vjp(phi, cot.slice0(k0, k1), {xv})[0];  // (k1-k0, B, C, H, W) on the device
         Shape flat = x.shape();
         flat[0] = (k1 - k0) * B;
@@ -131,16 +130,16 @@ Tensor integrated_gradients(Model& m, Backend& be, const std::string& layer, Poo
             const int64_t r0 = (k - k0) * B + s * nc;
             be.axpy_(dst, grad.slice0(r0, r0 + nc), w[s0 + s]);
           }
-      }
+      });
       done += B;
       if (progress) progress(done, N * steps);
-    }
+    });
     // S = (x − x̄) ⊙ acc, for every cotangent, on the device: (K*nc, C, H, W).
     const Tensor s_chunk = be.download(be.mul_tiled(acc, be.add(x1, be.scale(x0, -1.0))));
     Tensor dst = out.reshape({K * N, per_image});
     for (int64_t k = 0; k < K; ++k)
       detail::copy_rows(dst, k * N + n0, s_chunk.reshape({K * nc, per_image}).slice0(k * nc, (k + 1) * nc));
-  }
+  });
   return G.ndim() == 2 ? out.reshape(x.shape()) : out;
 }
 

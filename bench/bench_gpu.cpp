@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "apps/primitives.h"
@@ -53,42 +54,30 @@ struct Args {
   bool variants = false;
 };
 
+// The options of the usage line above; CLI11 checks their values and prints --help.
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string s = argv[i];
-    auto next = [&]() -> std::string {
-      SV_CHECK(i + 1 < argc, ValueError, s + " needs a value");
-      return argv[++i];
-    };
-    if (s == "--batch")
-      a.batch = std::stoi(next());
-    else if (s == "--vjp-batch")
-      a.vjp_batch = std::stoi(next());
-    else if (s == "--k")
-      a.k = std::stoi(next());
-    else if (s == "--size")
-      a.size = std::stoi(next());
-    else if (s == "--ig-batch")
-      a.ig_batch = std::stoi(next());
-    else if (s == "--ig-k")
-      a.ig_k = std::stoi(next());
-    else if (s == "--ig-steps")
-      a.ig_steps = std::stoi(next());
-    else if (s == "--iters")
-      a.iters = std::stoi(next());
-    else if (s == "--warmup")
-      a.warmup = std::stoi(next());
-    else if (s == "--json")
-      a.json = next();
-    else if (s == "--variants")
-      a.variants = true;
-    else
-      throw ValueError("unknown argument " + s + " (see the top of bench/bench_gpu.cpp)");
+  CLI::App app{"sharedvis_bench_gpu: resnet50 on the CUDA backend, validated, then timed"};
+  const auto positive = CLI::Range(1, 1 << 24);
+  app.add_option("--batch", a.batch, "images of the features workload")->check(positive);
+  app.add_option("--vjp-batch", a.vjp_batch, "images of the vjp workload")->check(positive);
+  app.add_option("--k", a.k, "cotangents of the vjp workload")->check(positive);
+  app.add_option("--size", a.size, "input height and width")->check(CLI::Range(32, 4096));
+  app.add_option("--ig-batch", a.ig_batch, "images of the IG workload")->check(positive);
+  app.add_option("--ig-k", a.ig_k, "cotangents of the IG workload")->check(positive);
+  app.add_option("--ig-steps", a.ig_steps, "IG steps")->check(positive);
+  app.add_option("--iters", a.iters, "timed iterations")->check(positive);
+  app.add_option("--warmup", a.warmup, "untimed iterations first")->check(CLI::Range(0, 1 << 24));
+  app.add_option("--json", a.json, "write the results here too");
+  app.add_flag("--variants", a.variants, "also time backends with one option changed each");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success&) {
+    std::printf("%s", app.help().c_str());
+    std::exit(0);
+  } catch (const CLI::ParseError& e) {
+    throw ValueError(e.what());
   }
-  SV_CHECK(a.batch > 0 && a.vjp_batch > 0 && a.k > 0 && a.size >= 32 && a.ig_batch > 0 && a.ig_k > 0 &&
-               a.ig_steps > 0 && a.iters > 0 && a.warmup >= 0, ValueError,
-           "sizes and counts must be positive (size >= 32)");
   return a;
 }
 

@@ -8,14 +8,19 @@
 #         -DCMAKE_CUDA_ARCHITECTURES=90
 #   cmake --build build-gpu -j2 --target sharedvis_tests sharedvis_bench_gpu sharedvis
 #   bench/gpu_check.sh pack build-gpu        # -> build-gpu/carry.tar.xz (binaries + their
-#                                            #    non-system shared libraries, not CUDA's)
+#                                            #    non-system shared libraries, not CUDA's, and
+#                                            #    Fashion-MNIST's test split, 4.4 MB, from
+#                                            #    $FASHION_MNIST_DIR or the Debian package's)
 # Run it THERE (through the GPU tool: command `bench/gpu_check.sh`, carry
 # ["build-gpu/carry.tar.xz"], timeout_s 540):
 #   bench/gpu_check.sh                       # or: bench/gpu_check.sh run [ARCHIVE]
 #
 # What it does: unpacks the archive, finds cuDNN 9 and cuBLAS 13 (the Python env's nvidia
 # wheels, torch/lib, /usr/local/cuda) for LD_LIBRARY_PATH, prints nvidia-smi, runs every
-# CUDA test (--gtest_filter='Cuda*:Table/BackendOps.*', the op table's CUDA rows too), then the GPU
+# CUDA test (--gtest_filter='Cuda*:Table/BackendOps.*', the op table's CUDA rows too, and
+# CudaBatchInvariance.*: deterministic mode bitwise across batch sizes 1, 3, 64), the CLI
+# against the CPU, explain's batch invariance in deterministic mode
+# (bench/explain_batch_invariance.sh: --max-batch 64 vs 1, identical output), then the GPU
 # benchmarks: resnet50 at 224x224, features (layer4) of 64 images, and forward +
 # multi-output VJP of the pooled features for 2 images with K = 64 cotangents; sharedvis
 # (build/backends/cuda/sharedvis_bench_gpu) vs PyTorch on
@@ -26,7 +31,8 @@
 # Environment: SHAREDVIS_CUDA_TF32=0 runs both sides in full float32 (default: TF32
 # convolutions on both sides, PyTorch's default). GPU_CHECK_VARIANTS=1 also times the
 # bench's option variants (see bench/bench_gpu.cpp); GPU_CHECK_TESTS_ONLY=1 runs the CUDA
-# tests and the CLI check only (about 30 s).
+# tests and the CLI checks only (about 30 s before the batch-invariance checks were added;
+# their time has not been measured).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,6 +55,11 @@ pack() {
       libstdc++.so*|libgcc_s.so*) cp -L "$lib" "$stage/carry/fallback/" ;;  # used only if the system's are older
       *) cp -L "$lib" "$stage/carry/lib/" ;;
     esac
+  done
+  local fm=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist} f
+  for f in t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
+    [ -f "$fm/$f" ] || { echo "gpu_check pack: $fm/$f is missing (set FASHION_MNIST_DIR)"; exit 2; }
+    mkdir -p "$stage/carry/fashion-mnist" && cp "$fm/$f" "$stage/carry/fashion-mnist/" || exit 2
   done
   tar -C "$stage" -cJf "$build/carry.tar.xz" carry || exit 2
   rm -rf "$stage"
@@ -112,7 +123,7 @@ PY
 
   echo "== CUDA tests"
   local tests_rc
-  timeout 150 "$bin/sharedvis_tests" --gtest_filter='Cuda*:Table/BackendOps.*' 2>&1 | tee "$log/tests.log"
+  timeout 240 "$bin/sharedvis_tests" --gtest_filter='Cuda*:Table/BackendOps.*' 2>&1 | tee "$log/tests.log"
   tests_rc=${PIPESTATUS[0]}
   # On the GPU machine a skipped CUDA test is a failure (an old driver, say: see its reason).
   if grep -q '^\[  SKIPPED \]' "$log/tests.log"; then
@@ -155,13 +166,25 @@ for cmd in ("features", "vjp", "ig"):
 sys.exit(1 if bad else 0)
 PY
   cat "$log/cli.txt"
+
+  # Deterministic mode is batch invariant: a whole explain run on Fashion-MNIST (flat
+  # backgrounds, ties in max pooling) gives the same numbers and maps at --max-batch 64 and 1.
+  echo "== explain: --device cuda, SHAREDVIS_CUDA_DETERMINISTIC=1, --max-batch 64 vs 1"
+  if [ -d "$bin/fashion-mnist" ]; then
+    SHAREDVIS_CUDA_DETERMINISTIC=1 bench/explain_batch_invariance.sh "$bin/sharedvis" cuda "$bin/fashion-mnist" \
+      "$work/invariance" 2>&1 | tee "$log/explain_invariance.txt"
+    [ "${PIPESTATUS[0]}" = 0 ] || cli_rc=1
+  else
+    echo "gpu_check: the archive has no fashion-mnist/ (pack it again)"
+    cli_rc=1
+  fi
   [ "$cli_rc" = 0 ] && [ "$tests_rc" = 0 ] || tests_rc=1
 
   local sv_rc torch_rc
   if [ -n "${GPU_CHECK_TESTS_ONLY:-}" ]; then
     echo "== GPU_CHECK_TESTS_ONLY: benchmarks skipped"
     rm -rf "$work"
-    [ "$tests_rc" = 0 ] && echo "gpu_check: CUDA tests and CLI passed"
+    [ "$tests_rc" = 0 ] && echo "gpu_check: CUDA tests and CLI checks passed"
     return "$tests_rc"
   fi
   echo "== sharedvis GPU benchmark"

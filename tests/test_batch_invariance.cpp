@@ -10,12 +10,20 @@
 // Fashion-MNIST CNN (batchnorm folded into its convs, max pool, two dense layers) and
 // resnet18 with the portable weights of tests/fixtures/resnet18.safetensors (seed 4; batchnorm,
 // residual adds, max pool, the dense fc) at 32x32.
+//
+// CudaBatchInvariance: the same features and vjp comparisons on the CUDA backend in its
+// deterministic mode (backends/cuda/fixed_chunks.h), bitwise against the GPU's own pass of
+// all images, made by another backend instance (fresh cuDNN plans); and the GPU's features
+// near the CPU reference's, so that a broken backend cannot pass by being consistently
+// wrong. Skipped, saying why, without a GPU.
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <memory>
 #include <random>
 #include <sstream>
 
@@ -25,7 +33,11 @@
 #include "tests/output_compare.h"
 #include "apps/primitives.h"
 #include "backends/cpu/cpu_backend.h"
+#include "tests/gradcheck.h"
 #include "weights/model.h"
+#ifdef SHAREDVIS_HAVE_CUDA
+#include "backends/cuda/fixed_chunks.h"
+#endif
 
 namespace sv {
 namespace {
@@ -87,14 +99,26 @@ std::string bitwise_diff(const Tensor& a, const Tensor& b) {
   return "";
 }
 
-// The backends compared: 1 thread, 2 threads, and 2 threads that split every kernel.
+// A backend to compare, made afresh for each comparison.
 struct Config {
   std::string name;
-  fast::Parallel par;
+  std::function<std::unique_ptr<Backend>()> make;
 };
-std::vector<Config> configs() {
-  fast::Parallel one{1, 0, 0, nullptr}, two{2, 0, 0, nullptr}, split{2, 1, 1, nullptr};
-  return {{"1 thread", one}, {"2 threads", two}, {"2 threads, every kernel split", split}};
+Config cpu_config(const std::string& name, const fast::Parallel& par) {
+  return {name, [par] { return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(par)); }};
+}
+// The reference: the fast CPU backend on one thread.
+Config cpu_reference() {
+  return {"1 thread", [] { return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(1)); }};
+}
+// The CPU backends compared: 1 thread, 2 threads, and 2 threads that split every kernel.
+std::vector<Config> cpu_configs() {
+  return {cpu_config("1 thread", {1, 0, 0, nullptr}), cpu_config("2 threads", {2, 0, 0, nullptr}),
+          cpu_config("2 threads, every kernel split", {2, 1, 1, nullptr})};
+}
+// The CUDA backend in deterministic mode (tests/gradcheck.h). Call only where cuda_available().
+Config gpu_config() {
+  return {"cuda deterministic", [] { return test::make_test_gpu(); }};
 }
 
 struct Case {
@@ -102,22 +126,27 @@ struct Case {
   Pool pool;
 };
 
-// The reference: features and the vjp of K = 3 cotangents of all N images in one pass on one
-// thread. Then, for every backend and batch size b in {64, 3, 1}: features in batches of b,
-// and the vjp for the images in groups of b with the cotangents in passes of 1 or all 3.
-// Each must equal the reference bitwise. `probe` limits the groups of b < 64 to those that
-// hold one of the first or last `probe` images (0: all), to bound the test's time on
-// larger models.
-void expect_batch_invariant(Model& m, const Tensor& x, const std::vector<Case>& cases, int64_t probe = 0) {
+// The reference: features and the vjp of K = 3 cotangents of all N images in one pass on
+// the reference backend. Then, for every backend and batch size b in {64, 3, 1}: features in
+// batches of b, and the vjp for the images in groups of b with the cotangents in passes of
+// 1 or all 3. Each must equal the reference bitwise. `probe` limits the groups of b < 64 to
+// those that hold one of the first or last `probe` images (0: all), to bound the test's time
+// on larger models. Returns the reference features of each case.
+std::vector<Tensor> expect_batch_invariant(Model& m, const Tensor& x, const std::vector<Case>& cases, const Config& ref,
+                                           const std::vector<Config>& configs, int64_t probe = 0) {
   const int64_t N = x.dim(0), img = x.numel() / N;
+  std::vector<Tensor> ref_features;
   for (const Case& c : cases) {
-    SCOPED_TRACE("layer " + c.layer);
-    CpuBackend ref_be(1);
-    const Tensor ref_phi = features(m, ref_be, c.layer, c.pool, x, N);
+    SCOPED_TRACE("layer " + c.layer + ", reference " + ref.name);
+    const std::unique_ptr<Backend> ref_be = ref.make();
+    const Tensor ref_phi = features(m, *ref_be, c.layer, c.pool, x, N);
     const Tensor G = randn({3, N, ref_phi.dim(1)}, 7);
-    const Tensor ref_S = vjp(m, ref_be, c.layer, c.pool, x, G, 3);
-    for (const Config& cfg : configs()) {
-      CpuBackend be(cfg.par);
+    const Tensor ref_S = vjp(m, *ref_be, c.layer, c.pool, x, G, 3);
+    EXPECT_GT(test::max_abs(ref_S), 0.0) << "the reference vjp is zero";
+    ref_features.push_back(ref_phi);
+    for (const Config& cfg : configs) {
+      const std::unique_ptr<Backend> made = cfg.make();
+      Backend& be = *made;
       for (int64_t b : {64, 3, 1}) {
         SCOPED_TRACE(cfg.name + ", batch " + std::to_string(b));
         EXPECT_EQ(bitwise_diff(features(m, be, c.layer, c.pool, x, b), ref_phi), "") << "features";
@@ -136,23 +165,75 @@ void expect_batch_invariant(Model& m, const Tensor& x, const std::vector<Case>& 
       }
     }
   }
+  return ref_features;
 }
 
-TEST(BatchInvariance, FashionMnistCnnFeaturesAndVjp) {
-  Model m = load_model(std::string(SHAREDVIS_SOURCE_DIR) + "/weights/fmnist_cnn.safetensors");
-  const Tensor x = tied_images(67, 1, 28, 11);  // 67 = 64 + 3: a full pass of 64 and a short one
-  expect_batch_invariant(m, x, {{"features", Pool::Avg}, {"features.7", Pool::Max}, {"classifier.4", Pool::None}});
-}
+const std::vector<Case> kFashionCases = {
+    {"features", Pool::Avg}, {"features.7", Pool::Max}, {"classifier.4", Pool::None}};
 
-TEST(BatchInvariance, ResNet18FeaturesAndVjp) {
-  ModelInfo info;  // the model of tests/fixtures/resnet18.safetensors (its __metadata__)
+// resnet18 as in tests/fixtures/resnet18.safetensors (its __metadata__), portable weights.
+Model small_resnet18() {
+  ModelInfo info;
   info.arch = "resnet18";
   info.num_classes = 10;
   info.input_size = info.resize_size = 32;
   Model m = make_model(info);
   init_portable(*m.net, 4);
+  return m;
+}
+
+TEST(BatchInvariance, FashionMnistCnnFeaturesAndVjp) {
+  Model m = load_model(std::string(SHAREDVIS_SOURCE_DIR) + "/weights/fmnist_cnn.safetensors");
+  const Tensor x = tied_images(67, 1, 28, 11);  // 67 = 64 + 3: a full pass of 64 and a short one
+  expect_batch_invariant(m, x, kFashionCases, cpu_reference(), cpu_configs());
+}
+
+TEST(BatchInvariance, ResNet18FeaturesAndVjp) {
+  Model m = small_resnet18();
   const Tensor x = tied_images(67, 3, 32, 12);
-  expect_batch_invariant(m, x, {{"fc", Pool::None}}, /*probe=*/3);
+  expect_batch_invariant(m, x, {{"fc", Pool::None}}, cpu_reference(), cpu_configs(), /*probe=*/3);
+}
+
+// The GPU's features (one pass of all images) near the CPU reference's: max |diff| within
+// 1e-3 of max |cpu| (float32 in another order; ties in max pooling pick values that are
+// equal up to such differences).
+void expect_near_cpu(Model& m, const Tensor& x, const std::vector<Case>& cases, const std::vector<Tensor>& gpu_phi) {
+  CpuBackend cpu(1);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Tensor cpu_phi = features(m, cpu, cases[i].layer, cases[i].pool, x, x.dim(0));
+    EXPECT_LE(test::normalized_error(gpu_phi[i], cpu_phi), 1e-3) << "GPU features of " << cases[i].layer;
+  }
+}
+
+#ifdef SHAREDVIS_HAVE_CUDA
+// Deterministic mode's images per cuDNN call (no GPU needed): set by one image's input and
+// output sizes, the largest power of two <= 64 with at most 2^22 floats on either side.
+TEST(CudaBatchInvariance, ImagesPerCallFollowOneImage) {
+  EXPECT_EQ(cuda::invariant_images_per_call(1 * 28 * 28, 32 * 28 * 28), 64);  // fmnist_cnn features.0
+  EXPECT_EQ(cuda::invariant_images_per_call(3 * 224 * 224, 64 * 112 * 112), 4);  // resnet50 stem
+  EXPECT_EQ(cuda::invariant_images_per_call(256 * 56 * 56, 64 * 56 * 56), 4);  // resnet50 layer1 1x1
+  EXPECT_EQ(cuda::invariant_images_per_call(512 * 28 * 28, 128 * 28 * 28), 8);  // 401408 floats: 8, not 16
+  EXPECT_EQ(cuda::invariant_images_per_call(int64_t(1) << 22, 1), 1);  // exactly the bound
+  EXPECT_EQ(cuda::invariant_images_per_call(int64_t(1) << 23, 1), 1);  // over it: still one image
+  EXPECT_EQ(cuda::invariant_images_per_call(0, 0), 64);
+}
+#endif
+
+TEST(CudaBatchInvariance, FashionMnistCnnFeaturesAndVjp) {
+  if (!cuda_available()) GTEST_SKIP() << test::no_cuda_reason();
+  Model m = load_model(std::string(SHAREDVIS_SOURCE_DIR) + "/weights/fmnist_cnn.safetensors");
+  const Tensor x = tied_images(67, 1, 28, 11);
+  const std::vector<Tensor> phi = expect_batch_invariant(m, x, kFashionCases, gpu_config(), {gpu_config()});
+  expect_near_cpu(m, x, kFashionCases, phi);
+}
+
+TEST(CudaBatchInvariance, ResNet18FeaturesAndVjp) {
+  if (!cuda_available()) GTEST_SKIP() << test::no_cuda_reason();
+  Model m = small_resnet18();
+  const Tensor x = tied_images(67, 3, 32, 12);
+  const std::vector<Case> cases = {{"fc", Pool::None}, {"layer2", Pool::Max}};
+  const std::vector<Tensor> phi = expect_batch_invariant(m, x, cases, gpu_config(), {gpu_config()}, /*probe=*/3);
+  expect_near_cpu(m, x, cases, phi);
 }
 
 // results.json without what may differ: timings, the batch and thread choices themselves, and

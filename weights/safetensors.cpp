@@ -1,5 +1,6 @@
 // safetensors reader and writer; see safetensors.h for the checks the reader makes.
 #include "weights/safetensors.h"
+#include "weights/atomic_file.h"
 
 #include <algorithm>
 #include <bit>
@@ -8,7 +9,6 @@
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <set>
 #include <sstream>
 
@@ -261,28 +261,11 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors, con
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keep the data area 8-byte aligned
 
-  const fs::path target(path);
-  std::random_device rd;
-  const fs::path tmp = target.string() + ".tmp-" + std::to_string(rd()) + std::to_string(rd());
-  auto fail = [&](const std::string& what) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw IoError(path + ": " + what);
-  };
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("cannot create temporary file " + tmp.string());
-    unsigned char len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(static_cast<uint64_t>(text.size()) >> (8 * i));
-    out.write(reinterpret_cast<const char*>(len), 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const Tensor& t : data) out.write(static_cast<const char*>(t.raw()), static_cast<std::streamsize>(t.nbytes()));
-    out.flush();
-    if (!out) fail("write failed (disk full?)");
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) fail("cannot rename " + tmp.string() + " into place: " + ec.message());
+  unsigned char len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(static_cast<uint64_t>(text.size()) >> (8 * i));
+  std::vector<ByteSpan> parts{{len, 8}, {text.data(), text.size()}};
+  for (const Tensor& t : data) parts.push_back({t.raw(), static_cast<size_t>(t.nbytes())});
+  write_file_atomic(path, parts);
 }
 
 }  // namespace sv

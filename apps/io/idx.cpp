@@ -1,4 +1,5 @@
-// IDX reading and writing through zlib's gz* interface (transparent for uncompressed files).
+// IDX reading through zlib's gz* interface (transparent for uncompressed files); writing
+// through weights/atomic_file.h, gzip-compressed in memory first when asked.
 #include "apps/io/idx.h"
 
 #include <zlib.h>
@@ -11,6 +12,7 @@
 
 #include "autodiff/error.h"
 #include "apps/io/input_file.h"
+#include "weights/atomic_file.h"
 
 namespace sv {
 
@@ -30,6 +32,24 @@ std::string gz_message(gzFile f) {
   const char* msg = gzerror(f, &code);
   if (code == Z_ERRNO) return std::strerror(errno);
   return msg ? msg : "unknown zlib error";
+}
+
+// bytes as one gzip member (zlib's deflate with a gzip wrapper: window bits 15 + 16).
+std::vector<uint8_t> gzip_bytes(const std::vector<uint8_t>& bytes, const std::string& path) {
+  if (bytes.size() > 0xffffffffu) fail(path, "too large to gzip in one piece (over 4 GiB)");
+  z_stream zs{};
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    fail(path, "cannot start gzip compression");
+  std::vector<uint8_t> out(deflateBound(&zs, static_cast<uLong>(bytes.size())));
+  zs.next_in = const_cast<Bytef*>(bytes.data());
+  zs.avail_in = static_cast<uInt>(bytes.size());
+  zs.next_out = out.data();
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) fail(path, "gzip compression failed");
+  return out;
 }
 
 // Reads exactly n bytes or explains why not. Returns the count read (< n: end of file).
@@ -113,23 +133,9 @@ void write_idx(const std::string& path, const std::vector<int64_t>& dims, const 
   for (int64_t d : dims)
     for (int s = 24; s >= 0; s -= 8) bytes.push_back(static_cast<uint8_t>((d >> s) & 0xff));
   bytes.insert(bytes.end(), data.begin(), data.end());
+  if (gzip) bytes = gzip_bytes(bytes, path);
 
-  const std::string tmp = path + ".tmp";
-  {
-    GzFile f(gzopen(tmp.c_str(), gzip ? "wb" : "wbT"));
-    if (!f) fail(tmp, std::string("cannot create (") + std::strerror(errno) + ")");
-    size_t done = 0;
-    while (done < bytes.size()) {
-      const unsigned chunk = static_cast<unsigned>(std::min<size_t>(bytes.size() - done, size_t{1} << 30));
-      const int w = gzwrite(f.get(), bytes.data() + done, chunk);
-      if (w <= 0) fail(tmp, "write failed (" + gz_message(f.get()) + ")");
-      done += static_cast<size_t>(w);
-    }
-    if (gzclose(f.release()) != Z_OK) fail(tmp, "write failed on close");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) fail(path, "cannot rename from " + tmp + " (" + ec.message() + ")");
+  write_file_atomic(path, {ByteSpan{bytes.data(), bytes.size()}});
 }
 
 }  // namespace sv

@@ -26,7 +26,7 @@
 #include <limits>
 #include <memory>
 
-#include "apps/io/atomic_file.h"
+#include "weights/atomic_file.h"
 #include "apps/io/input_file.h"
 #include "apps/io/stb_decode.h"
 

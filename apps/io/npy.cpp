@@ -14,7 +14,7 @@
 #include <fstream>
 #include <map>
 
-#include "apps/io/atomic_file.h"
+#include "weights/atomic_file.h"
 #include "apps/io/input_file.h"
 
 namespace sv {

@@ -3,7 +3,7 @@
 #pragma once
 #include <string>
 
-#include "apps/io/atomic_file.h"
+#include "weights/atomic_file.h"
 #include "autodiff/tensor.h"
 
 namespace sv {

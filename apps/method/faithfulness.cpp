@@ -8,6 +8,7 @@
 #include <numeric>
 #include <random>
 
+#include "apps/chunks.h"
 #include "autodiff/error.h"
 
 namespace sv {
@@ -67,8 +68,8 @@ void run_batches(const std::vector<CurveTask>& tasks, int steps, int64_t batch, 
   }
   // Image j of the flat list: task j / (2 (steps+1)), then deletion or insertion, then k.
   const int64_t per_task = 2 * (steps + 1), total = per_task * static_cast<int64_t>(tasks.size());
-  for (int64_t j0 = 0; j0 < total; j0 += batch) {
-    const int64_t n = std::min(batch, total - j0);
+  for_each_chunk(total, batch, [&](int64_t j0, int64_t j1) {
+    const int64_t n = j1 - j0;
     Tensor xb = Tensor::empty({n, C, H, W}, dtype);
     std::vector<size_t> task_of(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
@@ -93,7 +94,7 @@ void run_batches(const std::vector<CurveTask>& tasks, int steps, int64_t batch, 
         c.insertion[static_cast<size_t>(rem - steps - 1)] = r[static_cast<size_t>(i)];
     }
     if (progress) progress(j0 + n, total);
-  }
+  });
 }
 
 }  // namespace

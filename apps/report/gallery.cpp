@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "apps/io/atomic_file.h"
+#include "weights/atomic_file.h"
 #include "apps/report/gallery_evidence.h"
 #include "apps/report/readout_labels.h"
 #include "apps/report/number_text.h"

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "apps/io/atomic_file.h"
+#include "weights/atomic_file.h"
 #include "apps/method/readout_quality.h"
 #include "apps/report/evidence_summary.h"
 #include "apps/report/readout_labels.h"

@@ -15,6 +15,15 @@
 // cuDNN's legacy API takes tensors of fewer than 2^31 elements, so a batch whose input or
 // output is larger is run in chunks of images (backward-filter accumulates with beta = 1).
 // Bias (forward) is added by our channel kernel; its gradient is channel_sum.
+//
+// Deterministic mode (CudaOptions::deterministic; the backend's constructor also turns
+// TF32, timing and the fused conv + bias + ReLU off) is batch invariant: forward and
+// backward-data run on chunks of a fixed number of images, chosen from one image's size
+// (invariant_images_per_call), the batch's last chunk padded with zero images
+// (fixed_chunks.h); each chunk shape's algorithm is cuDNN's first deterministic full-float32
+// one by its heuristics (cudnnGet*_v7): a rule of the shape, the device and the cuDNN
+// version, never of a timing. Every image thus meets one algorithm, one kernel, one shape.
+// Backward-filter sums over the batch: deterministic, not per image.
 #include <algorithm>
 #include <climits>
 #include <cstdio>
@@ -22,6 +31,7 @@
 #include <vector>
 
 #include "backends/cuda/cuda_backend_impl.h"
+#include "backends/cuda/fixed_chunks.h"
 
 namespace sv::cuda {
 
@@ -268,14 +278,14 @@ Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const
   check_conv_operand(*this, x_in, "conv2d", "input");
   check_conv_operand(*this, w_in, "conv2d", "weight");
   const Shape ys = conv2d_out_shape(x_in.shape(), w_in.shape(), p);
-  Tensor x = aligned_operand(*this, x_in), w = aligned_operand(*this, w_in);
+  // Fixed chunks (deterministic mode) stage any chunk that is not 256-byte aligned.
+  const bool fixed = opt_.deterministic;
+  Tensor x = fixed ? x_in : aligned_operand(*this, x_in), w = aligned_operand(*this, w_in);
   Tensor y = empty(ys, DType::F32);
-  const int64_t N = x.dim(0), step = images_per_call(x.shape(), ys);
+  const int64_t px = x.dim(1) * x.dim(2) * x.dim(3), py = ys[1] * ys[2] * ys[3];
+  const int64_t chunk = fixed ? invariant_images_per_call(px, py) : images_per_call(x.shape(), ys);
   const float one = 1.f, zero = 0.f;
-  for (int64_t n0 = 0; n0 < N; n0 += step) {
-    const int64_t n = std::min(step, N - n0);
-    const float* xp = fptr(x) + n0 * x.dim(1) * x.dim(2) * x.dim(3);
-    float* yp = fptr(y) + n0 * ys[1] * ys[2] * ys[3];
+  const auto call = [&](int64_t n, const float* xp, float* yp) {
     ConvPlan& plan = conv_plan(ConvKind::Forward, with_batch(x.shape(), n), w.shape(), with_batch(ys, n), p, xp,
                                fptr(w), yp);
     const std::shared_ptr<void> ws = workspace(plan.workspace);
@@ -283,7 +293,8 @@ Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const
                                           static_cast<cudnnConvolutionFwdAlgo_t>(plan.algo), ws.get(), plan.workspace,
                                           &zero, plan.y, yp));
     launched();
-  }
+  };
+  run_chunked(*this, fptr(x), px, fptr(y), py, x.dim(0), chunk, fixed, call);
   if (b.defined()) add_channel_bias_(*this, y, b);
   return y;
 }
@@ -332,14 +343,13 @@ Tensor CudaBackend::conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in
   check_conv_operand(*this, gy_in, "conv2d backward", "gradient");
   check_conv_operand(*this, w_in, "conv2d backward", "weight");
   const Shape ys = conv2d_grad_shape(gy_in.shape(), x_shape, w_in.shape(), p);
-  Tensor gy = aligned_operand(*this, gy_in), w = aligned_operand(*this, w_in);
+  const bool fixed = opt_.deterministic;
+  Tensor gy = fixed ? gy_in : aligned_operand(*this, gy_in), w = aligned_operand(*this, w_in);
   Tensor gx = empty(x_shape, DType::F32);
-  const int64_t N = x_shape[0], step = images_per_call(x_shape, ys);
+  const int64_t px = x_shape[1] * x_shape[2] * x_shape[3], py = ys[1] * ys[2] * ys[3];
+  const int64_t chunk = fixed ? invariant_images_per_call(px, py) : images_per_call(x_shape, ys);
   const float one = 1.f, zero = 0.f;
-  for (int64_t n0 = 0; n0 < N; n0 += step) {
-    const int64_t n = std::min(step, N - n0);
-    const float* gyp = fptr(gy) + n0 * ys[1] * ys[2] * ys[3];
-    float* gxp = fptr(gx) + n0 * x_shape[1] * x_shape[2] * x_shape[3];
+  const auto call = [&](int64_t n, const float* gyp, float* gxp) {
     ConvPlan& plan = conv_plan(ConvKind::BackwardData, with_batch(x_shape, n), w.shape(), with_batch(ys, n), p,
                                fptr(w), gyp, gxp);
     const std::shared_ptr<void> ws = workspace(plan.workspace);
@@ -347,7 +357,8 @@ Tensor CudaBackend::conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in
                                                static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algo), ws.get(),
                                                plan.workspace, &zero, plan.x, gxp));
     launched();
-  }
+  };
+  run_chunked(*this, fptr(gy), py, fptr(gx), px, x_shape[0], chunk, fixed, call);
   return gx;
 }
 

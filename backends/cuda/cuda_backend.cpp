@@ -111,10 +111,22 @@ int select_device(int device) {
   SV_CUDA_CHECK(cudaSetDevice(device));
   return device;
 }
+
+// Deterministic mode chooses convolution algorithms by cuDNN's heuristics, not by timing
+// (a timed choice may differ between runs), in full float32, without the fused
+// conv + bias + ReLU (one call per whole batch): see conv.cpp.
+CudaOptions effective(CudaOptions o) {
+  if (o.deterministic) {
+    o.tf32 = false;
+    o.find_algorithms = false;
+    o.fused_conv = false;
+  }
+  return o;
+}
 }  // namespace
 
 CudaBackend::CudaBackend(int device, const CudaOptions& options)
-    : device_(select_device(device)), opt_(options), alloc_(make_device_allocator(device)) {
+    : device_(select_device(device)), opt_(effective(options)), alloc_(make_device_allocator(device)) {
   SV_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device_));
   SV_CUDA_CHECK(cudnnSetStream(cudnn_, stream_));
   SV_CUDA_CHECK(cublasSetStream(cublas_, stream_));

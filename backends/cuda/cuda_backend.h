@@ -16,8 +16,13 @@ std::string cuda_unavailable_reason();
 
 // Read once, when a backend is made (never from globals afterwards).
 struct CudaOptions {
-  // Only deterministic cuDNN algorithms and our deterministic kernels: the same inputs give
-  // bit-identical results run after run. Env SHAREDVIS_CUDA_DETERMINISTIC=1.
+  // Deterministic and batch invariant: the same inputs give bit-identical results run
+  // after run, and an image's results (features, input gradients, K-stacked too) do not
+  // depend on which or how many other images share its batch. Only deterministic cuDNN
+  // algorithms, chosen by cuDNN's heuristics for fixed per-image chunk shapes (never by
+  // timing); convolutions and linear layers run on fixed-size chunks, the last padded;
+  // implies tf32 = false, find_algorithms = false, fused_conv = false. Slower: see
+  // backends/cuda/README.md. Env SHAREDVIS_CUDA_DETERMINISTIC=1.
   bool deterministic = false;
   // Synchronize after every kernel launch and library call so that an asynchronous error
   // is reported at the call that caused it. Env SHAREDVIS_CUDA_SYNC=1.

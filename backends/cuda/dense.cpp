@@ -7,9 +7,14 @@
 //   weight grad  gw (O,I) = gy^T (O,N) x     ->  gw^T = x^T op_T(gy^T)     gemm(N, T, I, O, N)
 // Full float32 math (CUBLAS_DEFAULT_MATH set on the handle); atomics are off, so results
 // are deterministic. The bias is added by our channel kernel after the GEMM.
+// In deterministic mode the forward and data-gradient GEMMs run on fixed blocks of 32
+// rows (the last padded with zero rows), so that a row's outputs do not depend on how many
+// rows share its call (batch invariance, fixed_chunks.h). The weight gradient sums over
+// the batch and stays one GEMM.
 #include <climits>
 
 #include "backends/cuda/cuda_backend_impl.h"
+#include "backends/cuda/fixed_chunks.h"
 
 namespace sv::cuda {
 
@@ -18,6 +23,10 @@ int as_int(int64_t v, const char* op) {
   SV_CHECK(v <= INT_MAX, ShapeError, std::string(op) + ": dimension " + std::to_string(v) + " exceeds cuBLAS's int range");
   return static_cast<int>(v);
 }
+// Rows of x (or gy) per GEMM: the whole batch, or in deterministic mode fixed blocks of
+// kInvariantRows, the last one padded (fixed_chunks.h): a lone row (N = 1) would meet
+// another kernel than the same row among 64.
+int64_t rows_per_gemm(const CudaOptions& o, int64_t N) { return o.deterministic ? kInvariantRows : N; }
 }  // namespace
 
 Tensor CudaBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) {
@@ -34,9 +43,13 @@ Tensor CudaBackend::linear_forward(const Tensor& x, const Tensor& w, const Tenso
     SV_CUDA_CHECK(cudaMemsetAsync(y.raw(), 0, y.nbytes(), stream()));
   } else {
     const float one = 1.f, zero = 0.f;
-    SV_CUDA_CHECK(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, as_int(O, "linear"), as_int(N, "linear"),
-                              as_int(I, "linear"), &one, fptr(w), as_int(I, "linear"), fptr(x), as_int(I, "linear"),
-                              &zero, fptr(y), as_int(O, "linear")));
+    const auto gemm = [&](int64_t n, const float* xp, float* yp) {  // y (n,O) = x (n,I) w^T
+      SV_CUDA_CHECK(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, as_int(O, "linear"), as_int(n, "linear"),
+                                as_int(I, "linear"), &one, fptr(w), as_int(I, "linear"), xp, as_int(I, "linear"),
+                                &zero, yp, as_int(O, "linear")));
+      launched();
+    };
+    run_chunked(*this, fptr(x), I, fptr(y), O, N, rows_per_gemm(opt_, N), opt_.deterministic, gemm);
   }
   launched();
   if (b.defined()) add_channel_bias_(*this, y, b);
@@ -57,9 +70,13 @@ Tensor CudaBackend::linear_backward_data(const Tensor& gy, const Tensor& w) {
     SV_CUDA_CHECK(cudaMemsetAsync(gx.raw(), 0, gx.nbytes(), stream()));
   } else {
     const float one = 1.f, zero = 0.f;
-    SV_CUDA_CHECK(cublasSgemm(cublas_, CUBLAS_OP_N, CUBLAS_OP_N, as_int(I, "linear"), as_int(N, "linear"),
-                              as_int(O, "linear"), &one, fptr(w), as_int(I, "linear"), fptr(gy), as_int(O, "linear"),
-                              &zero, fptr(gx), as_int(I, "linear")));
+    const auto gemm = [&](int64_t n, const float* gyp, float* gxp) {  // gx (n,I) = gy (n,O) w
+      SV_CUDA_CHECK(cublasSgemm(cublas_, CUBLAS_OP_N, CUBLAS_OP_N, as_int(I, "linear"), as_int(n, "linear"),
+                                as_int(O, "linear"), &one, fptr(w), as_int(I, "linear"), gyp, as_int(O, "linear"),
+                                &zero, gxp, as_int(I, "linear")));
+      launched();
+    };
+    run_chunked(*this, fptr(gy), O, fptr(gx), I, N, rows_per_gemm(opt_, N), opt_.deterministic, gemm);
   }
   launched();
   return gx;

@@ -1,5 +1,5 @@
 // Atomic writes by temporary file + rename(2) in the same folder (same filesystem).
-#include "apps/io/atomic_file.h"
+#include "weights/atomic_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>
