@@ -9,7 +9,7 @@
 //                                                     neurons [I·f/N, (I+1)·f/N)
 //   report: --out, merged from every shard of the three stages.
 //
-// Every file is written atomically (apps/io/atomic_file.h); a shard's record (I-of-N.json)
+// Every file is written atomically (weights/atomic_file.h); a shard's record (I-of-N.json)
 // is written last and holds the options that change the stage's results and the size and
 // CRC-32 of each of its files. A shard is complete when its record verifies: a rerun skips
 // it and redoes a missing, partial or corrupt one. A stage that reads another's shards, and

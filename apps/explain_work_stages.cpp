@@ -12,7 +12,7 @@
 #include "apps/explain_records.h"
 #include "apps/explain_report.h"
 #include "apps/explain_work.h"
-#include "apps/io/atomic_file.h"
+#include "weights/atomic_file.h"
 #include "apps/io/npy.h"
 
 namespace sv {

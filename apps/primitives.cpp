@@ -155,11 +155,10 @@ std::vector<Tensor> features_at(Model& m, Backend& be, const std::vector<Feature
   detail::check_images(m, x, "features");
   for (const FeatureLayer& l : layers) m.check_layer(l.layer);
   model_to(m, be);
-  const int64_t N = x.dim(0), B = max_batch > 0 ? max_batch : N;
+  const int64_t N = x.dim(0);
   const Tensor xs = x.to(detail::model_dtype(m));
   std::vector<Tensor> out(layers.size());
-  for (int64_t n0 = 0; n0 < N; n0 += B) {
-    const int64_t n1 = std::min(N, n0 + B);
+  for_each_chunk(N, max_batch, [&](int64_t n0, int64_t n1) {
     Graph g(be, false);
     Forward fw(g);  // the whole model, every requested layer made as itself
     for (const FeatureLayer& l : layers) fw.keep(l.layer);
@@ -177,7 +176,7 @@ std::vector<Tensor> features_at(Model& m, Backend& be, const std::vector<Feature
       detail::copy_rows(out[k], n0, host);
     }
     if (progress) progress(n1, N);
-  }
+  });
   return out;
 }
 
