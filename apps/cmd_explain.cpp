@@ -2,11 +2,11 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
-#include <sstream>
 
 #include "apps/commands.h"
 #include "apps/cli_common.h"
 #include "apps/explain.h"
+#include "apps/text_fields.h"
 #include "apps/method/heatmap.h"
 #include "apps/method/references.h"
 #include "apps/method/saliency.h"
@@ -17,17 +17,6 @@
 namespace sv {
 
 namespace {
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    const size_t a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
-    if (a != std::string::npos) out.push_back(item.substr(a, b - a + 1));
-  }
-  return out;
-}
 
 // A whole token as a number, or ValueError naming the flag ("3x", "nan" and "" are not).
 double parse_number(const std::string& tok, const std::string& flag, const std::string& whole) {
@@ -44,7 +33,7 @@ double parse_number(const std::string& tok, const std::string& flag, const std::
 }
 
 void parse_lambda_grid(const std::string& s, ExplainOptions& o) {
-  const std::vector<std::string> v = split_list(s);
+  const std::vector<std::string> v = split_nonempty(s);
   SV_CHECK(v.size() == 3, ValueError, "--lambda-grid expects lo,hi,n (e.g. 1e-2,1e6,17), got '" + s + "'");
   o.lambda_lo = parse_number(v[0], "--lambda-grid", s);
   o.lambda_hi = parse_number(v[1], "--lambda-grid", s);
@@ -59,16 +48,12 @@ void parse_lambda_grid(const std::string& s, ExplainOptions& o) {
 // --synthetic LABEL[,LABEL...]: every label non-empty and named once.
 std::vector<std::string> parse_labels(const std::string& s) {
   std::vector<std::string> labels;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    const size_t a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
-    SV_CHECK(a != std::string::npos, ValueError, "--synthetic '" + s + "': an empty category name");
-    labels.push_back(item.substr(a, b - a + 1));
-    for (size_t i = 0; i + 1 < labels.size(); ++i)
-      SV_CHECK(labels[i] != labels.back(), ValueError, "--synthetic '" + s + "': '" + labels.back() + "' named twice");
+  for (const std::string& label : split_fields(s)) {
+    SV_CHECK(!label.empty(), ValueError, "--synthetic '" + s + "': an empty category name");
+    for (const std::string& earlier : labels)
+      SV_CHECK(earlier != label, ValueError, "--synthetic '" + s + "': '" + label + "' named twice");
+    labels.push_back(label);
   }
-  SV_CHECK(!labels.empty() && s.back() != ',', ValueError, "--synthetic '" + s + "': an empty category name");
   return labels;
 }
 
@@ -183,6 +168,20 @@ void add_explain_command(CLI::App& app) {
   // output
   c->add_option("--out", o->out, "Output folder (written atomically)")->capture_default_str()->group("Output");
   c->add_flag("--no-progress", *no_progress, "No progress lines")->group("Output");
+  // staged runs (docs/slurm.md)
+  c->add_option("--work", o->work,
+                "Work folder of a staged run: each --stage writes its shards there, the report merges them")
+      ->group("Staged runs");
+  c->add_option("--stage", o->stage,
+                "all (everything in one process; with --work: every stage in turn, resuming) | features | fit | "
+                "pairs | report")
+      ->check(CLI::IsMember({"all", "features", "fit", "pairs", "report"}))
+      ->capture_default_str()
+      ->group("Staged runs");
+  c->add_option("--shard", o->shard,
+                "This task's shard I/N of the stage (default: from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT "
+                "or _MIN/_MAX when set, else 0/1); give it when resubmitting one array task")
+      ->group("Staged runs");
 
   c->callback([o, synthetic, grid, lambda, no_progress, no_faith, c] {
     ExplainOptions opt = *o;
@@ -195,6 +194,10 @@ void add_explain_command(CLI::App& app) {
     opt.progress = !*no_progress;
     opt.faithfulness = !*no_faith;
     const ExplainSummary s = run_explain(opt);
+    if (!s.message.empty()) {
+      std::printf("%s\n", s.message.c_str());
+      return;
+    }
     std::printf("explained %d pair%s of %d neuron%s", s.pairs, s.pairs == 1 ? "" : "s", s.neurons - s.skipped,
                 s.neurons - s.skipped == 1 ? "" : "s");
     if (s.skipped) std::printf(" (%d skipped)", s.skipped);

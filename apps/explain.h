@@ -69,6 +69,10 @@ struct ExplainOptions {
   // ---- output (§7)
   std::string out = "out/explain";
   bool progress = true;  // progress lines on a terminal
+  // ---- staged runs over a work folder (apps/explain_work.h, docs/slurm.md)
+  std::string work;           // the work folder ("" with stage "all": one process, no folder)
+  std::string stage = "all";  // all | features | fit | pairs | report
+  std::string shard;          // "I/N"; "": from SLURM_ARRAY_TASK_* when set, else 0/1
 };
 
 // Synthetic neurons of the embedded default run.
@@ -78,9 +82,11 @@ struct ExplainSummary {
   std::string out_dir;
   int neurons = 0, skipped = 0, pairs = 0;
   double seconds = 0;
+  std::string message;  // a staged run's stage other than report: what it did or skipped
 };
 
-// Runs everything and writes the output folder atomically. Bad input throws sv::Error
+// Runs everything and writes the output folder atomically (or, with options.work or a
+// stage other than all, one stage of a staged run: apps/explain_work.h). Bad input throws sv::Error
 // (IoError / ValueError) naming the file, line, column, category or layer.
 ExplainSummary run_explain(const ExplainOptions& opt);
 

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <numeric>
 #include <random>
 #include <set>
 
@@ -17,6 +18,7 @@
 #include "apps/io/image.h"
 #include "apps/method/synthetic.h"
 #include "apps/report/progress.h"
+#include "apps/text_fields.h"
 
 namespace sv {
 
@@ -28,19 +30,6 @@ std::string joined(const std::vector<std::string>& v, const char* sep = ", ") {
   std::string s;
   for (const std::string& x : v) s += (s.empty() ? "" : sep) + x;
   return s;
-}
-
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  size_t a = 0;
-  while (a <= s.size()) {
-    const size_t b = std::min(s.find(',', a), s.size());
-    std::string item = s.substr(a, b - a);
-    const size_t l = item.find_first_not_of(" \t"), r = item.find_last_not_of(" \t");
-    if (l != std::string::npos) out.push_back(item.substr(l, r - l + 1));
-    a = b + 1;
-  }
-  return out;
 }
 
 // The selected rows of a host batch (N, ...).
@@ -102,24 +91,23 @@ LabelledSet load_image_folder(const std::string& dir, const ModelInfo& info) {
   return s;
 }
 
-LabelledSet load_dataset(const ExplainOptions& opt, const Model& m) {
-  SV_CHECK(opt.dataset == "fashion-mnist", ValueError, "unknown --dataset '" + opt.dataset + "' (expected fashion-mnist)");
-  SV_CHECK(opt.split == "test" || opt.split == "train", ValueError, "--split must be test or train, got " + opt.split);
+LabelledSet load_dataset(const InputConfig& in, const Model& m) {
   SV_CHECK(m.info.in_channels == 1 && m.info.input_size == 28 && m.info.mean.size() == 1, ValueError,
            "--dataset fashion-mnist needs a model that takes 1x28x28 images; " + m.info.arch + " takes " +
                std::to_string(m.info.in_channels) + "x" + std::to_string(m.info.input_size) + "x" +
                std::to_string(m.info.input_size));
-  const std::string dir = opt.data_dir.empty() ? kFashionMnistDir : opt.data_dir;
-  Dataset d = load_fashion_mnist(dir, opt.split == "train", opt.limit, m.info.mean[0], m.info.std[0]);
+  const std::string dir = in.data_dir.empty() ? kFashionMnistDir : in.data_dir;
+  const std::string split = enum_name(kSplitNames, in.split);
+  Dataset d = load_fashion_mnist(dir, in.split == Split::Train, in.limit, m.info.mean[0], m.info.std[0]);
   LabelledSet s;
   s.x = d.images;
   s.classes = d.classes;
   const int32_t* lab = d.labels.data<int32_t>();
   for (int64_t i = 0; i < d.size(); ++i) {
     s.labels.push_back(lab[i]);
-    s.images.push_back({"fashion-mnist " + opt.split + " #" + std::to_string(i), d.classes[static_cast<size_t>(lab[i])]});
+    s.images.push_back({"fashion-mnist " + split + " #" + std::to_string(i), d.classes[static_cast<size_t>(lab[i])]});
   }
-  s.description = {{"dataset", "fashion-mnist"}, {"data_dir", dir}, {"split", opt.split}, {"categories", s.classes}};
+  s.description = {{"dataset", "fashion-mnist"}, {"data_dir", dir}, {"split", split}, {"categories", s.classes}};
   return s;
 }
 
@@ -127,109 +115,37 @@ LabelledSet load_dataset(const ExplainOptions& opt, const Model& m) {
 // set's categories when the model was trained on this data set and has as many outputs.
 std::vector<std::string> model_classes(const Model& m, const LabelledSet& s, bool dataset_kind) {
   auto it = m.info.metadata.find("classes");
-  if (it != m.info.metadata.end()) return split_commas(it->second);
+  if (it != m.info.metadata.end()) return split_nonempty(it->second);
   if (dataset_kind && m.info.num_classes == static_cast<int>(s.classes.size())) return s.classes;
   return {};
 }
 
-ExplainInputs synthetic_neurons(const ExplainOptions& opt, Model& m, Backend& be, const std::string& layer,
-                                LabelledSet set, const std::string& kind) {
-  SV_CHECK(!opt.synthetic.empty(), ValueError, "--synthetic: give at least one category");
-  for (const std::string& c : opt.synthetic)
-    SV_CHECK(std::find(set.classes.begin(), set.classes.end(), c) != set.classes.end(), ValueError,
-             "--synthetic: no category '" + c + "' in the images (categories: " + joined(set.classes) + ")");
-  const std::vector<std::string> mclasses = model_classes(m, set, kind == "dataset");
-  bool covered = !mclasses.empty();
-  for (const std::string& c : opt.synthetic)
-    covered = covered && std::find(mclasses.begin(), mclasses.end(), c) != mclasses.end();
-  SyntheticSource src = parse_synthetic_source(opt.synthetic_source);
-  if (src == SyntheticSource::Auto) src = covered ? SyntheticSource::Logit : SyntheticSource::Fitted;
-  SV_CHECK(src != SyntheticSource::Logit || covered, ValueError,
-           "--synthetic-source logit: the model " + m.info.arch + " has no output unit named for every category (" +
-               (mclasses.empty() ? std::string("its file has no 'classes' metadata")
-                                 : "its classes: " + joined(mclasses)) +
-               "); use --synthetic-source fitted");
-  SV_CHECK(opt.repeats >= 1, ValueError, "--repeats must be at least 1");
-
-  const auto M = static_cast<int64_t>(opt.synthetic.size());
-  const int64_t N = set.x.dim(0);
-  std::vector<int64_t> analysed;
-  Mat clean;  // (analysed, M)
-  nlohmann::json source;
-  const int64_t max_batch = std::max<int64_t>(opt.feature_batch, 1);
-  if (src == SyntheticSource::Logit) {
-    std::vector<int64_t> units;
-    for (const std::string& c : opt.synthetic)
-      units.push_back(std::find(mclasses.begin(), mclasses.end(), c) - mclasses.begin());
-    SV_CHECK(static_cast<int>(mclasses.size()) == m.info.num_classes, ValueError,
-             m.info.arch + " has " + std::to_string(m.info.num_classes) + " output units but " +
-                 std::to_string(mclasses.size()) + " class names");
-    ProgressLine line("responses", "img", opt.progress);
-    clean = logit_responses(m, be, layer, set.x, units, max_batch, [&](int64_t d, int64_t n) { line.update(d, n); });
-    line.finish();
-    analysed.resize(static_cast<size_t>(N));
-    for (int64_t i = 0; i < N; ++i) analysed[static_cast<size_t>(i)] = i;
-    source = {{"source", "logit"}, {"source_layer", output_layer(*m.net)}, {"units", units}};
-  } else {
-    std::vector<int> targets;
-    for (const std::string& c : opt.synthetic)
-      targets.push_back(static_cast<int>(std::find(set.classes.begin(), set.classes.end(), c) - set.classes.begin()));
-    RidgeOptions ro;
-    ro.lambdas = std::isfinite(opt.lambda) ? std::vector<double>{opt.lambda} : log_grid(opt.lambda_lo, opt.lambda_hi, opt.lambda_n);
-    ro.folds = opt.folds;
-    ro.seed = opt.seed + 1;
-    ro.one_se = opt.lambda_rule == "1se";
-    ProgressLine line("source", "img", opt.progress);
-    FittedSource f = fitted_responses(m, be, layer, set.x, set.labels, targets, ro, opt.seed, max_batch,
-                                      [&](int64_t d, int64_t n) { line.update(d, n); });
-    line.finish();
-    clean = std::move(f.responses);
-    analysed = f.analysed;
-    source = {{"source", "fitted"},
-              {"source_layer", f.layer},
-              {"source_pool", "avg"},
-              {"fitted_on_images", f.fit_half.size()},
-              {"analysed_images", f.analysed.size()},
-              {"lambda", f.lambda}};
-  }
-  source["requested"] = opt.synthetic_source;
-  source["noise"] = opt.noise;
-  source["repeats"] = opt.repeats;
-  source["seed"] = opt.seed;
-
-  ExplainInputs in;
-  in.kind = kind;
-  in.x = analysed.size() == static_cast<size_t>(N) ? set.x : take_rows(set.x, analysed);
-  for (int64_t i : analysed) in.images.push_back(set.images[static_cast<size_t>(i)]);
-  for (int64_t j = 0; j < M; ++j) {
-    std::mt19937_64 rng(opt.seed * 1000003ULL + static_cast<uint64_t>(j) + 17);
-    NeuronInput n;
-    n.name = "synthetic " + opt.synthetic[static_cast<size_t>(j)];
-    n.preferred = opt.synthetic[static_cast<size_t>(j)];
-    n.repeats = noisy_repeats(clean.col(j), opt.noise, opt.repeats, rng);
-    in.neurons.push_back(std::move(n));
-  }
-  in.description = set.description;
-  in.description["synthetic"] = source;
-  return in;
-}
-
-ExplainInputs recorded_neurons(const ExplainOptions& opt, const Model& m) {
-  SV_CHECK(!opt.preferred.empty(), ValueError, "--responses needs --preferred LABEL (the neurons' preferred category)");
-  const ResponseTable t = read_responses_csv(opt.responses);
+ImageSet recorded_set(const InputConfig& in, const Model& m) {
+  const ResponseTable t = read_responses_csv(in.responses);
   std::vector<std::string> cats(t.categories);
   std::sort(cats.begin(), cats.end());
   cats.erase(std::unique(cats.begin(), cats.end()), cats.end());
-  SV_CHECK(std::find(cats.begin(), cats.end(), opt.preferred) != cats.end(), ValueError,
-           opt.responses + ": no row has category '" + opt.preferred + "' (--preferred); categories in the file: " +
+  SV_CHECK(std::find(cats.begin(), cats.end(), in.preferred) != cats.end(), ValueError,
+           in.responses + ": no row has category '" + in.preferred + "' (--preferred); categories in the file: " +
                joined(cats));
-  ExplainInputs in;
-  in.kind = "responses";
-  in.x = load_images(t.images, m.info);
-  for (size_t i = 0; i < t.images.size(); ++i) in.images.push_back({t.image_fields[i], t.categories[i]});
-  for (size_t n = 0; n < t.neurons.size(); ++n) in.neurons.push_back({t.neurons[n], opt.preferred, t.repeats[n]});
-  in.description = {{"responses", opt.responses}, {"preferred", opt.preferred}, {"categories", cats}};
-  return in;
+  ImageSet set;
+  set.kind = InputKind::Responses;
+  set.x = load_images(t.images, m.info);
+  for (size_t i = 0; i < t.images.size(); ++i) set.images.push_back({t.image_fields[i], t.categories[i]});
+  for (size_t n = 0; n < t.neurons.size(); ++n) set.recorded.push_back({t.neurons[n], in.preferred, t.repeats[n]});
+  set.description = {{"responses", in.responses}, {"preferred", in.preferred}, {"categories", cats}};
+  return set;
+}
+
+ImageSet labelled_set(LabelledSet s, InputKind kind) {
+  ImageSet set;
+  set.kind = kind;
+  set.x = std::move(s.x);
+  set.images = std::move(s.images);
+  set.labels = std::move(s.labels);
+  set.classes = std::move(s.classes);
+  set.description = std::move(s.description);
+  return set;
 }
 
 }  // namespace
@@ -241,23 +157,114 @@ std::string default_layer(const Model& m) {
   return "";
 }
 
-ExplainInputs load_inputs(const ExplainOptions& opt, Model& m, Backend& be, const std::string& layer) {
-  const int kinds = !opt.responses.empty() + !opt.images.empty() + !opt.dataset.empty();
-  SV_CHECK(kinds <= 1, ValueError, "give one input: --responses, --images or --dataset");
-  ExplainInputs in;
-  if (!opt.responses.empty()) {
-    SV_CHECK(opt.synthetic.empty(), ValueError, "--synthetic does not apply to --responses (the neurons are recorded)");
-    in = recorded_neurons(opt, m);
-  } else if (!opt.images.empty()) {
-    SV_CHECK(!opt.synthetic.empty(), ValueError, "--images needs --synthetic LABEL[,LABEL...] (the neurons to simulate)");
-    in = synthetic_neurons(opt, m, be, layer, load_image_folder(opt.images, m.info), "images");
-  } else {
-    SV_CHECK(!opt.dataset.empty(), ValueError, "no input: give --responses, --images or --dataset");
-    in = synthetic_neurons(opt, m, be, layer, load_dataset(opt, m), "dataset");
+ImageSet load_image_set(const InputConfig& in, const Model& m) {
+  switch (in.kind) {
+    case InputKind::Responses: return recorded_set(in, m);
+    case InputKind::Images: return labelled_set(load_image_folder(in.images, m.info), InputKind::Images);
+    case InputKind::Dataset: return labelled_set(load_dataset(in, m), InputKind::Dataset);
   }
-  in.description["kind"] = in.kind;
-  in.description["n_images"] = in.images.size();
-  return in;
+  throw ValueError("no input: give --responses, --images or --dataset");
+}
+
+SourcePlan source_plan(const InputConfig& in, const Model& m, const std::string& layer, const ImageSet& set) {
+  SourcePlan plan;
+  if (set.kind == InputKind::Responses) return plan;
+  plan.needed = true;
+  for (const std::string& c : in.synthetic)
+    SV_CHECK(std::find(set.classes.begin(), set.classes.end(), c) != set.classes.end(), ValueError,
+             "--synthetic: no category '" + c + "' in the images (categories: " + joined(set.classes) + ")");
+  LabelledSet view;
+  view.classes = set.classes;
+  const std::vector<std::string> mclasses = model_classes(m, view, set.kind == InputKind::Dataset);
+  bool covered = !mclasses.empty();
+  for (const std::string& c : in.synthetic)
+    covered = covered && std::find(mclasses.begin(), mclasses.end(), c) != mclasses.end();
+  plan.source = in.source;
+  if (plan.source == SyntheticSource::Auto) plan.source = covered ? SyntheticSource::Logit : SyntheticSource::Fitted;
+  SV_CHECK(plan.source != SyntheticSource::Logit || covered, ValueError,
+           "--synthetic-source logit: the model " + m.info.arch + " has no output unit named for every category (" +
+               (mclasses.empty() ? std::string("its file has no 'classes' metadata")
+                                 : "its classes: " + joined(mclasses)) +
+               "); use --synthetic-source fitted");
+  if (plan.source == SyntheticSource::Logit) {
+    for (const std::string& c : in.synthetic)
+      plan.units.push_back(std::find(mclasses.begin(), mclasses.end(), c) - mclasses.begin());
+    SV_CHECK(static_cast<int>(mclasses.size()) == m.info.num_classes, ValueError,
+             m.info.arch + " has " + std::to_string(m.info.num_classes) + " output units but " +
+                 std::to_string(mclasses.size()) + " class names");
+    plan.layer = {output_layer(*m.net), Pool::None};
+    check_layer_precedes(*m.net, layer, plan.layer.layer, "the model's output units");
+  } else {
+    for (const std::string& c : in.synthetic)
+      plan.targets.push_back(static_cast<int>(std::find(set.classes.begin(), set.classes.end(), c) - set.classes.begin()));
+    plan.layer = {last_feature_layer(*m.net), Pool::Avg};
+    check_layer_precedes(*m.net, layer, plan.layer.layer, "the model's last feature layer");
+  }
+  return plan;
+}
+
+Analysed make_neurons(const ExplainConfig& c, ImageSet set, const Tensor& phi, const Tensor& source,
+                      const SourcePlan& plan) {
+  Analysed a;
+  const int64_t N = set.x.dim(0);
+  if (!plan.needed) {
+    a.rows.resize(static_cast<size_t>(N));
+    std::iota(a.rows.begin(), a.rows.end(), 0);
+    a.x = std::move(set.x);
+    a.images = std::move(set.images);
+    a.phi = mat_from_tensor(phi);
+    a.neurons = std::move(set.recorded);
+    a.description = std::move(set.description);
+    a.description["kind"] = enum_name(kInputKindNames, set.kind);
+    a.description["n_images"] = a.images.size();
+    return a;
+  }
+  const InputConfig& in = c.input;
+  const auto M = static_cast<int64_t>(in.synthetic.size());
+  Mat clean;  // (analysed, M)
+  nlohmann::json src;
+  if (plan.source == SyntheticSource::Logit) {
+    clean = logit_responses(mat_from_tensor(source), plan.layer.layer, plan.units);
+    a.rows.resize(static_cast<size_t>(N));
+    std::iota(a.rows.begin(), a.rows.end(), 0);
+    src = {{"source", "logit"}, {"source_layer", plan.layer.layer}, {"units", plan.units}};
+  } else {
+    RidgeOptions ro;
+    ro.lambdas = c.readout.lambdas;
+    ro.folds = c.readout.folds;
+    ro.seed = c.readout.seed + 1;
+    ro.one_se = c.readout.rule == LambdaRule::OneSe;
+    FittedSource f = fitted_responses(mat_from_tensor(source), plan.layer.layer, set.labels, plan.targets, ro, c.readout.seed);
+    clean = std::move(f.responses);
+    a.rows = f.analysed;
+    src = {{"source", "fitted"},
+           {"source_layer", f.layer},
+           {"source_pool", "avg"},
+           {"fitted_on_images", f.fit_half.size()},
+           {"analysed_images", f.analysed.size()},
+           {"lambda", f.lambda}};
+  }
+  src["requested"] = synthetic_source_name(in.source);
+  src["noise"] = in.noise;
+  src["repeats"] = in.repeats;
+  src["seed"] = c.readout.seed;
+  const bool all = a.rows.size() == static_cast<size_t>(N);
+  a.x = all ? set.x : take_rows(set.x, a.rows);
+  a.phi = mat_from_tensor(all ? phi : take_rows(phi, a.rows));
+  for (int64_t i : a.rows) a.images.push_back(set.images[static_cast<size_t>(i)]);
+  for (int64_t j = 0; j < M; ++j) {
+    std::mt19937_64 rng(c.readout.seed * 1000003ULL + static_cast<uint64_t>(j) + 17);
+    NeuronInput n;
+    n.name = "synthetic " + in.synthetic[static_cast<size_t>(j)];
+    n.preferred = in.synthetic[static_cast<size_t>(j)];
+    n.repeats = noisy_repeats(clean.col(j), in.noise, in.repeats, rng);
+    a.neurons.push_back(std::move(n));
+  }
+  a.description = std::move(set.description);
+  a.description["synthetic"] = src;
+  a.description["kind"] = enum_name(kInputKindNames, set.kind);
+  a.description["n_images"] = a.images.size();
+  return a;
 }
 
 }  // namespace sv

@@ -1,12 +1,17 @@
-// The inputs of `sharedvis explain`: the model, the analysed images and the neurons with
-// their (recorded or synthetic) responses, from any of the three input kinds.
+// The inputs of `sharedvis explain`, in two stages around the features:
+//   load_image_set   the images (a folder, a dataset, or a responses CSV's images and its
+//                    recorded neurons), through the model's eval transform; no forward pass;
+//   source_plan      for synthetic neurons, which model output their responses come from
+//                    (the logit units, or the last feature layer for the fitted source), so
+//                    that the features stage computes it in the same forward pass as φ;
+//   make_neurons     the analysed images and the neurons' responses from that output.
 #pragma once
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "apps/explain.h"
+#include "apps/explain_config.h"
 #include "apps/method/matrix.h"
 #include "apps/report/run_result.h"
 #include "weights/bundled_model.h"
@@ -23,16 +28,44 @@ struct NeuronInput {
   Mat repeats;  // (analysed images, R); the response is the mean of the repeats
 };
 
-struct ExplainInputs {
-  std::string kind;                 // responses | images | dataset
-  Tensor x;                         // (N, C, H, W) the analysed images, model input
-  std::vector<ImageInfo> images;    // (N)
-  std::vector<NeuronInput> neurons;
-  nlohmann::json description;       // files, counts, categories, synthetic source
+// Every loaded image, before the neurons are attached.
+struct ImageSet {
+  InputKind kind = InputKind::Dataset;
+  Tensor x;                          // (N, C, H, W) model input
+  std::vector<ImageInfo> images;     // (N)
+  std::vector<int> labels;           // (N) index into classes (synthetic kinds)
+  std::vector<std::string> classes;  // category names (synthetic kinds)
+  std::vector<NeuronInput> recorded; // kind Responses: the recorded neurons
+  nlohmann::json description;        // files, counts, categories
 };
 
-// Loads images and neurons for opt's input kind. Synthetic neurons run the model (and,
-// for the fitted source, a ridge fit) on be.
-ExplainInputs load_inputs(const ExplainOptions& opt, Model& m, Backend& be, const std::string& layer);
+ImageSet load_image_set(const InputConfig& in, const Model& m);
+
+// Where synthetic responses come from; none for recorded neurons.
+struct SourcePlan {
+  bool needed = false;
+  SyntheticSource source = SyntheticSource::Logit;  // Logit or Fitted (Auto resolved)
+  FeatureLayer layer;                               // the output that gives the responses
+  std::vector<int64_t> units;                       // Logit: the output unit per neuron
+  std::vector<int> targets;                         // Fitted: the category per neuron
+};
+
+// Checks the synthetic categories against the images and the model (layer must come
+// before the source).
+SourcePlan source_plan(const InputConfig& in, const Model& m, const std::string& layer, const ImageSet& set);
+
+// The analysed images and their neurons. phi (N, D) and source (N, S) are the features
+// stage's outputs for every image of the set, in the model's dtype.
+struct Analysed {
+  std::vector<int64_t> rows;         // analysed image -> image of the set
+  Tensor x;                          // (n, C, H, W)
+  std::vector<ImageInfo> images;     // (n)
+  Mat phi;                           // (n, D) features at the readout layer
+  std::vector<NeuronInput> neurons;
+  nlohmann::json description;        // the set's, with the synthetic source's settings
+};
+
+Analysed make_neurons(const ExplainConfig& c, ImageSet set, const Tensor& phi, const Tensor& source,
+                      const SourcePlan& plan);
 
 }  // namespace sv

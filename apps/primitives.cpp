@@ -45,7 +45,10 @@ Var layer_features(Model& m, Graph& g, const Var& x, const std::string& layer, P
   Forward fw(g, layer);
   m.net->forward(x, fw);
   SV_CHECK(fw.done(), ValueError, "layer '" + layer + "' is not reached by the forward pass of " + m.info.arch);
-  const Var& y = fw.captured();
+  return pool_features(fw.captured(), layer, pool);
+}
+
+Var pool_features(const Var& y, const std::string& layer, Pool pool) {
   if (y.value.ndim() == 2) return y;  // (N, D): already a feature vector
   if (y.value.ndim() == 4) {
     switch (pool) {
@@ -140,6 +143,38 @@ Tensor features(Model& m, Backend& be, const std::string& layer, Pool pool, cons
     Tensor host = be.download(phi.value);
     if (!out.defined()) out = Tensor::empty({N, host.dim(1)}, host.dtype());
     detail::copy_rows(out, n0, host);
+    if (progress) progress(n1, N);
+  });
+  return out;
+}
+
+std::vector<Tensor> features_at(Model& m, Backend& be, const std::vector<FeatureLayer>& layers, const Tensor& x,
+                                int64_t max_batch, const ProgressFn& progress) {
+  SV_CHECK(!layers.empty(), ValueError, "features_at: no layer given");
+  if (layers.size() == 1) return {features(m, be, layers[0].layer, layers[0].pool, x, max_batch, progress)};
+  detail::check_images(m, x, "features");
+  for (const FeatureLayer& l : layers) m.check_layer(l.layer);
+  model_to(m, be);
+  const int64_t N = x.dim(0);
+  const Tensor xs = x.to(detail::model_dtype(m));
+  std::vector<Tensor> out(layers.size());
+  for_each_chunk(N, max_batch, [&](int64_t n0, int64_t n1) {
+    Graph g(be, false);
+    Forward fw(g);  // the whole model, every requested layer made as itself
+    for (const FeatureLayer& l : layers) fw.keep(l.layer);
+    std::vector<Var> seen(layers.size());
+    fw.observe = [&](const std::string& path, const Var& y) {
+      for (size_t k = 0; k < layers.size(); ++k)
+        if (path == layers[k].layer && !seen[k].value.defined()) seen[k] = y;
+    };
+    m.net->forward(g.input(xs.slice0(n0, n1)), fw);
+    for (size_t k = 0; k < layers.size(); ++k) {
+      SV_CHECK(seen[k].value.defined(), ValueError,
+               "layer '" + layers[k].layer + "' is not reached by the forward pass of " + m.info.arch);
+      Tensor host = be.download(pool_features(seen[k], layers[k].layer, layers[k].pool).value);
+      if (!out[k].defined()) out[k] = Tensor::empty({N, host.dim(1)}, host.dtype());
+      detail::copy_rows(out[k], n0, host);
+    }
     if (progress) progress(n1, N);
   });
   return out;

@@ -28,6 +28,8 @@ inline const char* pool_name(Pool v) { return enum_name(kPoolNames, v); }
 // (N, C, h, w); a 2-D output (N, D) such as a Linear layer's is φ itself for every pool.
 // The model's parameters must be on g's backend (see model_to).
 Var layer_features(Model& m, Graph& g, const Var& x, const std::string& layer, Pool pool);
+// The pooling of layer_features on a layer's output y (named `layer` in errors).
+Var pool_features(const Var& y, const std::string& layer, Pool pool);
 
 // The first module, in forward order up to `layer` and unfused, whose output for the images
 // x holds a NaN or an infinity: "layer2.1.relu: inf at index 12 of (1, 128, 28, 28)"; "" when every
@@ -40,6 +42,16 @@ void model_to(Model& m, Backend& be);
 // (N, D) features, computed in batches of at most max_batch images.
 Tensor features(Model& m, Backend& be, const std::string& layer, Pool pool, const Tensor& x, int64_t max_batch = 64,
                 const ProgressFn& progress = {});
+
+// φ at several layers from one forward pass per batch of at most max_batch images: each
+// layer's output is made as if the pass stopped there (Forward::keep), so result k equals
+// features(m, be, layers[k].layer, layers[k].pool, x, max_batch) bit for bit.
+struct FeatureLayer {
+  std::string layer;
+  Pool pool = Pool::Avg;
+};
+std::vector<Tensor> features_at(Model& m, Backend& be, const std::vector<FeatureLayer>& layers, const Tensor& x,
+                                int64_t max_batch = 64, const ProgressFn& progress = {});
 
 // ∂<G, φ(x)>/∂x. G (N, D) -> (N, C, H, W); G (K, N, D) -> (K, N, C, H, W), one forward and
 // multi-output backward passes carrying at most max_k cotangents each.

@@ -1,5 +1,6 @@
 #include "layers/module.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -8,10 +9,14 @@ namespace sv {
 size_t Forward::fusable(const std::vector<Step>& steps, size_t i) const {
   if (!fuse_ || graph.training() || i + 1 >= steps.size()) return 1;
   if (!dynamic_cast<Conv2d*>(steps[i].module) || !dynamic_cast<BatchNorm2d*>(steps[i + 1].module)) return 1;
-  if (path(steps[i].name) == target_) return 1;
+  if (kept(path(steps[i].name))) return 1;
   const bool relu = i + 2 < steps.size() && dynamic_cast<ReLU*>(steps[i + 2].module) &&
-                    path(steps[i + 1].name) != target_ && path(steps[i + 2].name) != target_;
+                    !kept(path(steps[i + 1].name)) && !kept(path(steps[i + 2].name));
   return relu ? 3 : 2;
+}
+
+bool Forward::kept(const std::string& full_path) const {
+  return full_path == target_ || std::find(keep_.begin(), keep_.end(), full_path) != keep_.end();
 }
 
 Var Forward::call_steps(const std::vector<Step>& steps, const Var& x) {

@@ -50,6 +50,10 @@ class Forward {
   std::function<void(const std::string& path, const Var& y)> observe;
   bool done() const { return done_; }
   const Var& captured() const { return captured_; }
+  // Also makes the output of the module at `full_path` as itself, as if the pass stopped
+  // there (no fused op swallows it), without stopping: `observe` then sees the same value a
+  // Forward(g, full_path) would capture. For several layers from one pass.
+  void keep(std::string full_path) { keep_.push_back(std::move(full_path)); }
   std::string path(const std::string& name) const { return prefix_.empty() ? name : prefix_ + "." + name; }
 
  private:
@@ -57,7 +61,10 @@ class Forward {
   void capture(const std::string& full_path, const Var& y);
   // How many steps from steps[i] on run as one fused op (2 or 3), or 1.
   size_t fusable(const std::vector<Step>& steps, size_t i) const;
+  // Whether the module at full_path must be made as itself: the target or a kept path.
+  bool kept(const std::string& full_path) const;
   std::string target_, prefix_;
+  std::vector<std::string> keep_;
   bool fuse_;
   bool done_ = false;
   Var captured_;

@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/explain.h"
+#include "tests/output_compare.h"
 #include "apps/primitives.h"
 #include "backends/cpu/cpu_backend.h"
 #include "tests/gradcheck.h"
@@ -235,44 +236,15 @@ TEST(CudaBatchInvariance, ResNet18FeaturesAndVjp) {
   expect_near_cpu(m, x, cases, phi);
 }
 
-std::string file_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// The first few differences between two JSON documents, as paths.
-std::string json_diff(const nlohmann::json& a, const nlohmann::json& b) {
-  const nlohmann::json patch = nlohmann::json::diff(a, b);
-  std::string out;
-  for (size_t i = 0; i < std::min<size_t>(patch.size(), 5); ++i) out += patch[i]["path"].get<std::string>() + " ";
-  return patch.empty() ? "" : std::to_string(patch.size()) + " differences: " + out;
-}
-
 // results.json without what may differ: timings, the batch and thread choices themselves, and
-// the count of forward passes they led to.
-nlohmann::json comparable_results(const fs::path& dir) {
-  nlohmann::json j = nlohmann::json::parse(file_bytes(dir / "results.json"));
-  j.erase("timing_seconds");
-  j["inputs"]["backprop"].erase("forward_batches");
-  for (const char* k : {"max_batch", "feature_batch", "threads"}) j["choices"].erase(k);
-  return j;
-}
-
-// Every file of the explain output: results.json as above, the rest (maps as .npy, the
-// readouts, PNG overlays and figures) byte for byte. index.html shows the choices and
-// timings and is left out.
+// the count of forward passes they led to; the other files byte for byte.
 void expect_same_output(const fs::path& a, const fs::path& b) {
-  EXPECT_EQ(json_diff(comparable_results(a), comparable_results(b)), "") << "results.json";
-  int compared = 0;
-  for (const auto& e : fs::recursive_directory_iterator(a)) {
-    if (!e.is_regular_file()) continue;
-    const fs::path rel = fs::relative(e.path(), a);
-    if (rel == "results.json" || rel == "index.html") continue;
-    ASSERT_TRUE(fs::exists(b / rel)) << rel;
-    EXPECT_TRUE(file_bytes(e.path()) == file_bytes(b / rel)) << rel << " differs";
-    compared += rel.extension() == ".npy";
-  }
-  EXPECT_GT(compared, 4);
+  const auto results = [](const fs::path& d) {
+    return testing::comparable_results(d, {"/inputs/backprop/forward_batches", "/choices/max_batch",
+                                           "/choices/feature_batch", "/choices/threads"});
+  };
+  EXPECT_EQ(testing::json_diff(results(a), results(b)), "") << "results.json";
+  EXPECT_GT(testing::expect_same_files(a, b), 4);
 }
 
 TEST(BatchInvariance, ExplainMapsAndNumbers) {

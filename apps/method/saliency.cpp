@@ -30,6 +30,21 @@ std::vector<double> dimension_cotangent(int64_t d, const std::vector<double>& al
   return g;
 }
 
+BackpropShape backprop_shape(const std::vector<BackpropJob>& jobs, int64_t U, int64_t max_batch) {
+  std::vector<int64_t> per_image(static_cast<size_t>(std::max<int64_t>(U, 0)), 0);
+  for (const BackpropJob& j : jobs)
+    if (j.image >= 0 && j.image < U) ++per_image[static_cast<size_t>(j.image)];
+  BackpropShape s;
+  int64_t images = 0;
+  for (int64_t k : per_image) {
+    images += k > 0;
+    s.max_k = std::max(s.max_k, k);
+  }
+  const int64_t b = std::max<int64_t>(1, max_batch);
+  s.forward_batches = (images + b - 1) / b;
+  return s;
+}
+
 BackpropResult parallel_backprop(Model& m, Backend& be, const std::string& layer, Pool pool, const Tensor& x,
                                  const Mat& cot, const std::vector<BackpropJob>& jobs, const AttrOptions& opt,
                                  const ProgressFn& progress) {
@@ -55,6 +70,9 @@ BackpropResult parallel_backprop(Model& m, Backend& be, const std::string& layer
     return by_image[static_cast<size_t>(a)].size() > by_image[static_cast<size_t>(b)].size();
   });
 
+  const BackpropShape shape = backprop_shape(jobs, U, max_batch);
+  res.forward_batches = shape.forward_batches;
+  res.max_k = shape.max_k;
   int64_t total = 0;
   for (size_t b0 = 0; b0 < order.size(); b0 += static_cast<size_t>(max_batch))
     total += static_cast<int64_t>(by_image[static_cast<size_t>(order[b0])].size()) *
@@ -67,8 +85,6 @@ BackpropResult parallel_backprop(Model& m, Backend& be, const std::string& layer
     const size_t b1 = std::min(order.size(), b0 + static_cast<size_t>(max_batch));
     const auto n = static_cast<int64_t>(b1 - b0);
     const auto K = static_cast<int64_t>(by_image[static_cast<size_t>(order[b0])].size());
-    res.max_k = std::max(res.max_k, K);
-    ++res.forward_batches;
 
     // The batch's images and G (K, n, D): slot k of image i holds its k-th cotangent (or 0).
     Tensor xb = Tensor::empty({n, img[0], img[1], img[2]}, x.dtype());

@@ -56,6 +56,15 @@ struct BackpropResult {
   int64_t max_k = 0;             // the largest number of cotangents one image carried
 };
 
+// How parallel_backprop batches `jobs` over U images, max_batch images per pass: the
+// images with jobs, most jobs first, in batches of max_batch; each batch carries as many
+// cotangents as its first image has jobs.
+struct BackpropShape {
+  int64_t forward_batches = 0;  // image batches forwarded
+  int64_t max_k = 0;            // the largest number of cotangents one image carries
+};
+BackpropShape backprop_shape(const std::vector<BackpropJob>& jobs, int64_t U, int64_t max_batch);
+
 // x (U, C, H, W) the unique images, cot (J, D) the cotangents, jobs referring to both.
 // progress counts (image, cotangent) products done out of the total.
 BackpropResult parallel_backprop(Model& m, Backend& be, const std::string& layer, Pool pool, const Tensor& x,

@@ -112,31 +112,24 @@ std::vector<double> repeat_mean(const Mat& rep) {
   return m;
 }
 
-Mat logit_responses(Model& m, Backend& be, const std::string& layer, const Tensor& x,
-                    const std::vector<int64_t>& units, int64_t max_batch, const ProgressFn& progress) {
-  const std::string out = output_layer(*m.net);
-  check_layer_precedes(*m.net, layer, out, "the model's output units");
-  const Mat logits = mat_from_tensor(features(m, be, out, Pool::None, x, max_batch, progress));
+Mat logit_responses(const Mat& logits, const std::string& out_layer, const std::vector<int64_t>& units) {
   Mat r(logits.rows, static_cast<int64_t>(units.size()));
   for (size_t j = 0; j < units.size(); ++j) {
     SV_CHECK(units[j] >= 0 && units[j] < logits.cols, ValueError,
-             "output unit " + std::to_string(units[j]) + " does not exist: layer " + out + " has " +
+             "output unit " + std::to_string(units[j]) + " does not exist: layer " + out_layer + " has " +
                  std::to_string(logits.cols) + " units");
     for (int64_t i = 0; i < logits.rows; ++i) r(i, static_cast<int64_t>(j)) = logits(i, units[j]);
   }
   return r;
 }
 
-FittedSource fitted_responses(Model& m, Backend& be, const std::string& layer, const Tensor& x,
-                              const std::vector<int>& labels, const std::vector<int>& targets, const RidgeOptions& ridge,
-                              uint64_t seed, int64_t max_batch, const ProgressFn& progress) {
+FittedSource fitted_responses(const Mat& phi, const std::string& source_layer, const std::vector<int>& labels,
+                              const std::vector<int>& targets, const RidgeOptions& ridge, uint64_t seed) {
   FittedSource src;
-  src.layer = last_feature_layer(*m.net);
-  check_layer_precedes(*m.net, layer, src.layer, "the model's last feature layer");
+  src.layer = source_layer;
   split_halves(labels, seed, src.fit_half, src.analysed);
   SV_CHECK(!src.fit_half.empty() && !src.analysed.empty(), ValueError,
            "--synthetic-source fitted needs at least two images");
-  const Mat phi = mat_from_tensor(features(m, be, src.layer, Pool::Avg, x, max_batch, progress));
   const Standardizer st = fit_standardizer(phi, src.fit_half);
   const Mat Z = standardize(phi, st);
   const auto M = static_cast<int64_t>(targets.size());

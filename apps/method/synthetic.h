@@ -50,10 +50,10 @@ Mat noisy_repeats(const std::vector<double>& clean, double noise, int repeats, s
 // Row means of (n, R) repeats.
 std::vector<double> repeat_mean(const Mat& rep);
 
-// The logit source: the model's output units `units` for every image of x: (N, units).
-// L must come before the output layer (checked).
-Mat logit_responses(Model& m, Backend& be, const std::string& layer, const Tensor& x,
-                    const std::vector<int64_t>& units, int64_t max_batch, const ProgressFn& progress = {});
+// The logit source: the output units `units` of the model's output layer `out_layer`
+// from its outputs logits (N, classes): (N, units). ValueError for a unit that does not exist.
+// (The caller checks that the readout layer comes before the output layer.)
+Mat logit_responses(const Mat& logits, const std::string& out_layer, const std::vector<int64_t>& units);
 
 struct FittedSource {
   std::string layer;               // the model's last feature layer (spatially averaged)
@@ -63,11 +63,10 @@ struct FittedSource {
   std::vector<double> lambda;      // (targets) the readouts' λ
 };
 
-// The fitted source: for each target category t, a ridge readout of the last feature
-// layer fitted to 1[label = t] on one half of the images (stratified split, `seed`),
-// predicting the other half. L must come before the last feature layer (checked).
-FittedSource fitted_responses(Model& m, Backend& be, const std::string& layer, const Tensor& x,
-                              const std::vector<int>& labels, const std::vector<int>& targets, const RidgeOptions& ridge,
-                              uint64_t seed, int64_t max_batch, const ProgressFn& progress = {});
+// The fitted source: for each target category t, a ridge readout of phi (N, S), the
+// model's last feature layer `source_layer` spatially averaged, fitted to 1[label = t] on
+// one half of the images (stratified split, `seed`), predicting the other half.
+FittedSource fitted_responses(const Mat& phi, const std::string& source_layer, const std::vector<int>& labels,
+                              const std::vector<int>& targets, const RidgeOptions& ridge, uint64_t seed);
 
 }  // namespace sv

@@ -73,8 +73,10 @@ def explain(*, responses: PathLike | FloatArray | None = None, preferred: str | 
             neurons: Sequence[str] | None = None, dataset: str | None = None, data_dir: PathLike | None = None,
             synthetic: str | Sequence[str] | None = None, model: PathLike | Model | None = None,
             layer: str | None = None, out: PathLike | None = None, progress: bool = True,
-            lambda_: float | None = None, **options: Any) -> ExplainResult:
-    """The whole method (`sharedvis explain`); options as the CLI's flags with '_' for '-'."""
+            lambda_: float | None = None, work: PathLike | None = None, stage: str = "all",
+            shard: str | None = None, **options: Any) -> ExplainResult | None:
+    """The whole method (`sharedvis explain`); options as the CLI's flags with '_' for '-'; a staged
+    run's stage features, fit or pairs returns None."""
 
 def explain_defaults() -> dict[str, Any]:
     """explain's options and their defaults."""

@@ -21,14 +21,8 @@ from ._arrays import describe
 from ._model import Model
 from ._progress import Bar
 
-# ExplainOptions' fields and defaults (apps/explain.h); a test checks them against the engine's.
-DEFAULTS = dict(
-    split="test", limit=0, pool="avg", fit_on="preferred", lambda_grid=(1e-2, 1e6, 17), folds=5, lambda_rule="best",
-    seed=0, top_ooc=3, top_k=5, top_dims=3, similarity="cosine", shared="relu-product", attr="grad", steps=32,
-    ig_rule="gausslegendre", baseline="zero", max_batch=64, feature_batch=256, device="auto", threads=0,
-    reduce="abs-sum", smooth=0.02, smooth_min_px=1.0, decomposition_scale="pair", clip_percentile=99.5,
-    colormap="inferno", faithfulness=True, faith_steps=20, faith_baseline="blur", randomisation=False,
-    randomisation_seed=1, synthetic_source="auto", noise=0.1, repeats=2)
+# ExplainOptions' fields and defaults (apps/explain.h), as the engine gives them.
+DEFAULTS = _core.explain_defaults()
 
 
 class ExplainResult(dict):
@@ -104,7 +98,7 @@ def _write_responses_csv(responses: np.ndarray, paths, categories, neurons, path
 
 def explain(*, responses=None, preferred=None, images=None, categories=None, neurons=None, dataset=None,
             data_dir=None, synthetic=None, model=None, layer=None, out=None, progress=True, lambda_=None,
-            **options) -> ExplainResult:
+            work=None, stage="all", shard=None, **options) -> ExplainResult | None:
     """Shared-feature visualization, end to end (`sharedvis explain`; docs/method.md §1-7).
 
     Inputs, one of (none: the CLI's embedded default, the bundled model on Fashion-MNIST):
@@ -124,7 +118,13 @@ def explain(*, responses=None, preferred=None, images=None, categories=None, neu
       synthetic_source, noise, repeats (defaults: sharedvis.explain_defaults()).
     out: the output folder for the gallery (index.html, PNGs, results.json, maps), written
       atomically; None writes nothing that stays.
+    work, stage, shard: a staged run over the work folder `work` (`--work`, `--stage`, `--shard`;
+      docs/slurm.md): stage "features", "fit" or "pairs" computes shard `shard` ("I/N"; None: from
+      the Slurm array variables, else "0/1") of that stage and returns None; "report" merges every
+      shard into `out`; "all" with a work folder runs every stage in turn.
     Returns results.json as a dict with .maps (the raw saliency maps as arrays) and .out_dir."""
+    if stage not in ("all", "features", "fit", "pairs", "report"):
+        raise ValueError(f"stage: expected all, features, fit, pairs or report, got {stage!r}")
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
         raise TypeError(f"explain: unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(DEFAULTS))})")
@@ -152,6 +152,11 @@ def explain(*, responses=None, preferred=None, images=None, categories=None, neu
         opt["dataset"] = dataset
     if data_dir is not None:
         opt["data_dir"] = os.fspath(data_dir)
+    if work is not None:
+        opt["work"] = os.fspath(work)
+    opt["stage"] = stage
+    if shard is not None:
+        opt["shard"] = str(shard)
 
     tmp = tempfile.mkdtemp(prefix="sharedvis-explain-")
     try:
@@ -180,6 +185,8 @@ def explain(*, responses=None, preferred=None, images=None, categories=None, neu
         opt["out"] = final
         with Bar(progress) as bar:
             _core.explain(opt, bar.callback())
+        if stage in ("features", "fit", "pairs"):
+            return None
         with open(os.path.join(final, "results.json"), encoding="utf-8") as f:
             result = ExplainResult(json.load(f))
         result.maps = {os.path.relpath(p, final): np.load(p)

@@ -22,62 +22,72 @@ template <class T> void take(const nb::dict& d, const char* key, T& field) {
   if (d.contains(key)) field = nb::cast<T>(d[key]);
 }
 
+// Every option the dict may hold: its key (ExplainOptions' field name), the field, and
+// whether explain_defaults lists it (the inputs, the output folder and λ are not; the
+// defaults give lambda_grid for lambda_lo, lambda_hi and lambda_n).
+template <class F>
+void visit_options(sv::ExplainOptions& o, F&& f) {
+  f("responses", o.responses, false);
+  f("preferred", o.preferred, false);
+  f("images", o.images, false);
+  f("dataset", o.dataset, false);
+  f("data_dir", o.data_dir, false);
+  f("split", o.split, true);
+  f("limit", o.limit, true);
+  f("synthetic", o.synthetic, false);
+  f("model", o.model, false);
+  f("layer", o.layer, false);
+  f("pool", o.pool, true);
+  f("fit_on", o.fit_on, true);
+  f("lambda", o.lambda, false);
+  f("lambda_lo", o.lambda_lo, false);
+  f("lambda_hi", o.lambda_hi, false);
+  f("lambda_n", o.lambda_n, false);
+  f("folds", o.folds, true);
+  f("lambda_rule", o.lambda_rule, true);
+  f("seed", o.seed, true);
+  f("top_ooc", o.top_ooc, true);
+  f("top_k", o.top_k, true);
+  f("top_dims", o.top_dims, true);
+  f("similarity", o.similarity, true);
+  f("shared", o.shared, true);
+  f("attr", o.attr, true);
+  f("steps", o.steps, true);
+  f("ig_rule", o.ig_rule, true);
+  f("baseline", o.baseline, true);
+  f("max_batch", o.max_batch, true);
+  f("feature_batch", o.feature_batch, true);
+  f("device", o.device, true);
+  f("threads", o.threads, true);
+  f("reduce", o.reduce, true);
+  f("smooth", o.smooth, true);
+  f("smooth_min_px", o.smooth_min_px, true);
+  f("decomposition_scale", o.decomposition_scale, true);
+  f("clip_percentile", o.clip_percentile, true);
+  f("colormap", o.colormap, true);
+  f("faithfulness", o.faithfulness, true);
+  f("faith_steps", o.faith_steps, true);
+  f("faith_baseline", o.faith_baseline, true);
+  f("randomisation", o.randomisation, true);
+  f("randomisation_seed", o.randomisation_seed, true);
+  f("synthetic_source", o.synthetic_source, true);
+  f("noise", o.noise, true);
+  f("repeats", o.repeats, true);
+  f("out", o.out, false);
+  f("work", o.work, false);
+  f("stage", o.stage, false);
+  f("shard", o.shard, false);
+}
+
 sv::ExplainOptions to_options(const nb::dict& d) {
   sv::ExplainOptions o;
   size_t used = 0;
-  auto get = [&](const char* key, auto& field) {
+  visit_options(o, [&](const char* key, auto& field, bool) {
     if (d.contains(key)) {
       take(d, key, field);
       ++used;
     }
-  };
-  get("responses", o.responses);
-  get("preferred", o.preferred);
-  get("images", o.images);
-  get("dataset", o.dataset);
-  get("data_dir", o.data_dir);
-  get("split", o.split);
-  get("limit", o.limit);
-  get("synthetic", o.synthetic);
-  get("model", o.model);
-  get("layer", o.layer);
-  get("pool", o.pool);
-  get("fit_on", o.fit_on);
-  get("lambda", o.lambda);
-  get("lambda_lo", o.lambda_lo);
-  get("lambda_hi", o.lambda_hi);
-  get("lambda_n", o.lambda_n);
-  get("folds", o.folds);
-  get("lambda_rule", o.lambda_rule);
-  get("seed", o.seed);
-  get("top_ooc", o.top_ooc);
-  get("top_k", o.top_k);
-  get("top_dims", o.top_dims);
-  get("similarity", o.similarity);
-  get("shared", o.shared);
-  get("attr", o.attr);
-  get("steps", o.steps);
-  get("ig_rule", o.ig_rule);
-  get("baseline", o.baseline);
-  get("max_batch", o.max_batch);
-  get("feature_batch", o.feature_batch);
-  get("device", o.device);
-  get("threads", o.threads);
-  get("reduce", o.reduce);
-  get("smooth", o.smooth);
-  get("smooth_min_px", o.smooth_min_px);
-  get("decomposition_scale", o.decomposition_scale);
-  get("clip_percentile", o.clip_percentile);
-  get("colormap", o.colormap);
-  get("faithfulness", o.faithfulness);
-  get("faith_steps", o.faith_steps);
-  get("faith_baseline", o.faith_baseline);
-  get("randomisation", o.randomisation);
-  get("randomisation_seed", o.randomisation_seed);
-  get("synthetic_source", o.synthetic_source);
-  get("noise", o.noise);
-  get("repeats", o.repeats);
-  get("out", o.out);
+  });
   SV_CHECK(used == d.size(), sv::ValueError, "explain: an unknown option among " + nb::cast<std::string>(nb::str(d.attr("keys")())));
   o.progress = false;  // the Python layer draws its own bar from the progress hook
   return o;
@@ -98,6 +108,7 @@ nb::dict explain(const nb::dict& options, nb::object progress) {
   d["skipped"] = s.skipped;
   d["pairs"] = s.pairs;
   d["seconds"] = s.seconds;
+  d["message"] = s.message;
   return d;
 }
 
@@ -112,43 +123,12 @@ void write_png(const std::string& path, const nb::ndarray<nb::ro, uint8_t, nb::c
 
 // ExplainOptions' defaults under the Python layer's names (lambda_grid as (lo, hi, n)).
 nb::dict explain_defaults() {
-  const sv::ExplainOptions o;
+  sv::ExplainOptions o;
   nb::dict d;
-  d["split"] = o.split;
-  d["limit"] = o.limit;
-  d["pool"] = o.pool;
-  d["fit_on"] = o.fit_on;
+  visit_options(o, [&](const char* key, auto& field, bool listed) {
+    if (listed) d[key] = field;
+  });
   d["lambda_grid"] = nb::make_tuple(o.lambda_lo, o.lambda_hi, o.lambda_n);
-  d["folds"] = o.folds;
-  d["lambda_rule"] = o.lambda_rule;
-  d["seed"] = o.seed;
-  d["top_ooc"] = o.top_ooc;
-  d["top_k"] = o.top_k;
-  d["top_dims"] = o.top_dims;
-  d["similarity"] = o.similarity;
-  d["shared"] = o.shared;
-  d["attr"] = o.attr;
-  d["steps"] = o.steps;
-  d["ig_rule"] = o.ig_rule;
-  d["baseline"] = o.baseline;
-  d["max_batch"] = o.max_batch;
-  d["feature_batch"] = o.feature_batch;
-  d["device"] = o.device;
-  d["threads"] = o.threads;
-  d["reduce"] = o.reduce;
-  d["smooth"] = o.smooth;
-  d["smooth_min_px"] = o.smooth_min_px;
-  d["decomposition_scale"] = o.decomposition_scale;
-  d["clip_percentile"] = o.clip_percentile;
-  d["colormap"] = o.colormap;
-  d["faithfulness"] = o.faithfulness;
-  d["faith_steps"] = o.faith_steps;
-  d["faith_baseline"] = o.faith_baseline;
-  d["randomisation"] = o.randomisation;
-  d["randomisation_seed"] = o.randomisation_seed;
-  d["synthetic_source"] = o.synthetic_source;
-  d["noise"] = o.noise;
-  d["repeats"] = o.repeats;
   return d;
 }
 

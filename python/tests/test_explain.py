@@ -45,8 +45,21 @@ def assert_same_run(res, want, want_maps, paths):
         assert np.array_equal(res.maps[k], want_maps[k]), k
 
 
-def test_defaults_are_the_engines():
-    assert sv.explain_defaults() == _core.explain_defaults()
+def test_defaults_are_the_clis(cli):
+    """Every default option is a flag of `sharedvis explain` and, where the CLI prints a default,
+    the same value; the dict is a fresh copy each time."""
+    d = sv.explain_defaults()
+    assert d == _core.explain_defaults() and d is not sv.explain_defaults()
+    text = cli("explain", "--help").stdout
+    for key, value in d.items():
+        if key == "lambda_grid":
+            assert "--lambda-grid" in text and tuple(value) == (1e-2, 1e6, 17)  # docs/method.md §1
+            continue
+        flag = "--no-faithfulness" if key == "faithfulness" else "--" + key.replace("_", "-")
+        assert re.search(re.escape(flag) + r"\b", text), flag
+        if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+            # CLI11 prints "--pool TEXT:{avg,max,none}=avg"
+            assert re.search(re.escape(flag) + r" [^\n ]*=" + re.escape(str(value)) + r"(\s|$)", text), (flag, value)
 
 
 def test_dataset_equal_cli(cli, tmp_path):
@@ -111,3 +124,20 @@ def test_responses_array_equal_cli_csv(cli, tmp_path):
     res = sv.explain(responses=resp, images=pixels, categories=cats, neurons=["a", "b"], preferred="Bag", folds=3,
                      device="cpu", progress=False)
     assert_same_run(res, want, cli_maps(tmp_path / "cli"), [tmp_path / "cli", tmp_path])
+
+
+def test_staged_run_equals_one_process(tmp_path):
+    """features, fit and pairs in 2 shards each over a work folder, then the report: the same
+    results and bitwise the same maps as one process (docs/slurm.md)."""
+    args = dict(dataset="fashion-mnist", limit=150, synthetic=["Bag", "Sandal"], top_ooc=2, device="cpu",
+                faith_steps=3, progress=False)
+    want = sv.explain(out=tmp_path / "one", **args)
+    work = tmp_path / "work"
+    for stage in ("features", "fit", "pairs"):
+        for i in (1, 0):
+            assert sv.explain(work=work, stage=stage, shard=f"{i}/2", **args) is None
+    res = sv.explain(work=work, stage="report", out=tmp_path / "merged", **args)
+    assert_same_run(res, want, want.maps, [tmp_path / "one", tmp_path / "merged"])
+    with pytest.raises(ValueError, match="pairs/00001-of-00002.json: made with other options"):
+        sv.explain(work=work, stage="pairs", shard="1/2", **dict(args, top_k=4))
+        sv.explain(work=work, stage="report", out=tmp_path / "again", **args)

@@ -72,16 +72,8 @@ EOF
      ../stage.sh merge)
   [ "$(wc -l <"$dir/single/merged")" = 400 ] || fail "the single-process run did not write 400 lines"
 
-  # state JOB: the states of a job's records (one per array task), sorted.
-  state() { squeue -h -r -t all -j "$1" -o '%T' | sort | tr '\n' ' ' | sed 's/ $//'; }
-  reason() { squeue -h -t all -j "$1" -o '%r'; }
-  # wait_for WHAT CMD...: poll CMD until it succeeds, at most T seconds.
-  wait_for() {
-    local what=$1 t; shift
-    for ((t = 0; t < T * 5; t++)); do "$@" && return 0; sleep 0.2; done
-    fail "timed out after $T s waiting for $what"
-  }
-  is_state() { [ "$(state "$1")" = "$2" ]; }
+  # shellcheck source-path=SCRIPTDIR source=jobs.sh
+  . "$here/jobs.sh"  # state, reason, is_state, wait_for
 
   # 1. Array + afterok merge, compared with the single-process run.
   local w=$dir/run1 A M
