@@ -98,10 +98,6 @@ void cuda_release_cached_memory(Backend& be) {
 
 namespace cuda {
 
-int64_t tiles_of(const Tensor& g, const Tensor& m, const char* op) {
-  return stacked_copies(g.shape(), m.shape(), op);
-}
-
 float* fptr(const Tensor& t) { return t.defined() ? static_cast<float*>(t.raw()) : nullptr; }
 const int32_t* iptr(const Tensor& t) { return static_cast<const int32_t*>(t.raw()); }
 
