@@ -60,14 +60,6 @@ Shape pool2d_out_shape(const Shape& x, const Pool2dParams& p, const char* op) {
   return {x[0], x[1], ho, wo};
 }
 
-int64_t stacked_copies(const Shape& g, const Shape& m, const char* op) {
-  const int64_t gn = shape_numel(g), mn = shape_numel(m);
-  const int64_t K = mn > 0 && gn % mn == 0 ? gn / mn : 1;
-  SV_CHECK((mn > 0 ? gn % mn == 0 : gn == 0) && g == fold_k(m, K), ShapeError,
-           std::string(op) + ": gradient " + shape_str(g) + " is not " + shape_str(m) + " stacked K times");
-  return K;
-}
-
 void check_stacked(const Shape& g, const Shape& m, int64_t K, const char* op) {
   SV_CHECK(K >= 1, ValueError, std::string(op) + ": K must be >= 1, got " + std::to_string(K));
   SV_CHECK(g == fold_k(m, K), ShapeError,

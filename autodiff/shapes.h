@@ -32,10 +32,6 @@ Shape conv2d_out_shape(const Shape& x, const Shape& w, const Conv2dParams& p);  
 // gy must have (ShapeError otherwise).
 Shape conv2d_grad_shape(const Shape& gy, const Shape& x, const Shape& w, const Conv2dParams& p);
 Shape pool2d_out_shape(const Shape& x, const Pool2dParams& p, const char* op);
-// K of a K-stacked gradient g of a saved tensor m: g must be m's shape with dim 0
-// multiplied by K, not merely as many elements; an empty m (an empty batch) takes an empty
-// g, K = 1. Else a ShapeError naming op and both shapes.
-int64_t stacked_copies(const Shape& g, const Shape& m, const char* op);
 // g must be m stacked exactly K times (K >= 1): g == fold_k(m, K). Else a ShapeError
 // naming op, K and both shapes.
 void check_stacked(const Shape& g, const Shape& m, int64_t K, const char* op);

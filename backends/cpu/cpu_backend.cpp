@@ -29,18 +29,37 @@ CpuBackend::CpuBackend(const fast::Parallel& par) : par_(par) {
   fwd_par_.k_slice = par_.forward_k_slice;
 }
 
-// The ops with a kernel of their own here; the rest run on the reference (the fallback).
+// The ops with a kernel of their own here (a new op is not among them until it gets one);
+// the rest run on the reference, the fallback: interpolate, the sums to a scalar and to
+// blocks, broadcast blocks, softmax cross-entropy.
 bool CpuBackend::supports_op(Op op) const {
   switch (op) {
-    case Op::Interpolate:
-    case Op::SumAll:
-    case Op::SumBlocks:
-    case Op::BroadcastBlocks:
-    case Op::SoftmaxXentForward:
-    case Op::SoftmaxXentBackward:
-      return false;
-    default:
+    case Op::Add:
+    case Op::Axpy:
+    case Op::Scale:
+    case Op::MulTiled:
+    case Op::Conv2dForward:
+    case Op::Conv2dReluForward:
+    case Op::Conv2dBackwardData:
+    case Op::Conv2dBackwardFilter:
+    case Op::ChannelSum:
+    case Op::ChannelAffine:
+    case Op::BatchnormTrainForward:
+    case Op::BatchnormTrainBackward:
+    case Op::ReluForward:
+    case Op::ReluBackward:
+    case Op::MaxpoolForward:
+    case Op::MaxpoolBackward:
+    case Op::AvgpoolForward:
+    case Op::AvgpoolBackward:
+    case Op::AdaptiveAvgpoolForward:
+    case Op::AdaptiveAvgpoolBackward:
+    case Op::LinearForward:
+    case Op::LinearBackwardData:
+    case Op::LinearBackwardWeight:
       return true;
+    default:
+      return Backend::supports_op(op);  // the composite ops (add + relu: the default's two passes)
   }
 }
 
@@ -103,7 +122,7 @@ Tensor CpuBackend::do_maxpool_forward(const Tensor& x, const Pool2dParams& p, Te
 }
 Tensor CpuBackend::do_maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape,
                                            int64_t K) {
-  return fast::maxpool_backward(par_, gy, indices, fold_k(x_shape, K));
+  return fast::maxpool_backward(par_, gy, indices, fold_k(x_shape, K), K);
 }
 Tensor CpuBackend::do_avgpool_forward(const Tensor& x, const Pool2dParams& p) {
   return fast::avgpool_forward(par_, x, p);

@@ -43,7 +43,8 @@ Tensor batchnorm_train_backward(const Parallel& par, const Tensor& gy, const Ten
 
 // ---- pooling (fast_pool.cpp): planes (n, c) split over threads
 Tensor maxpool_forward(const Parallel& par, const Tensor& x, const Pool2dParams& p, Tensor& indices);
-Tensor maxpool_backward(const Parallel& par, const Tensor& gy, const Tensor& indices, const Shape& x_shape);
+Tensor maxpool_backward(const Parallel& par, const Tensor& gy, const Tensor& indices, const Shape& x_shape,
+                        int64_t K);
 Tensor avgpool_forward(const Parallel& par, const Tensor& x, const Pool2dParams& p);
 Tensor avgpool_backward(const Parallel& par, const Tensor& gy, const Shape& x_shape, const Pool2dParams& p);
 Tensor adaptive_avgpool_forward(const Parallel& par, const Tensor& x, int out_h, int out_w);

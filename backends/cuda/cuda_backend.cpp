@@ -126,6 +126,43 @@ CudaBackend::~CudaBackend() {
   cudaGetLastError();
 }
 
+bool CudaBackend::supports_op(Op op) const {
+  switch (op) {
+    case Op::Add:
+    case Op::Axpy:
+    case Op::Scale:
+    case Op::MulTiled:
+    case Op::Interpolate:
+    case Op::SumAll:
+    case Op::SumBlocks:
+    case Op::BroadcastBlocks:
+    case Op::Conv2dForward:
+    case Op::Conv2dReluForward:
+    case Op::Conv2dBackwardData:
+    case Op::Conv2dBackwardFilter:
+    case Op::ChannelSum:
+    case Op::ChannelAffine:
+    case Op::BatchnormTrainForward:
+    case Op::BatchnormTrainBackward:
+    case Op::ReluForward:
+    case Op::AddRelu:
+    case Op::ReluBackward:
+    case Op::MaxpoolForward:
+    case Op::MaxpoolBackward:
+    case Op::AvgpoolForward:
+    case Op::AvgpoolBackward:
+    case Op::AdaptiveAvgpoolForward:
+    case Op::AdaptiveAvgpoolBackward:
+    case Op::LinearForward:
+    case Op::LinearBackwardData:
+    case Op::LinearBackwardWeight:
+    case Op::SoftmaxXentForward:
+    case Op::SoftmaxXentBackward:
+      return true;
+  }
+  return false;
+}
+
 std::string CudaBackend::name() const {
   std::string n = "cuda:" + std::to_string(device_);
   if (opt_.deterministic) n += " deterministic";

@@ -19,7 +19,8 @@ Tensor linear_backward_data(const Tensor& gy, const Tensor& w);
 Tensor linear_backward_weight(const Tensor& x, const Tensor& gy);
 
 Tensor maxpool_forward(const Tensor& x, const Pool2dParams& p, Tensor& indices);
-Tensor maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape);
+// x_shape: the gradient's, (K*N,C,H,W); indices (N,C,Ho,Wo) apply to each of the K blocks
+Tensor maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape, int64_t K);
 Tensor avgpool_forward(const Tensor& x, const Pool2dParams& p);
 Tensor avgpool_backward(const Tensor& gy, const Shape& x_shape, const Pool2dParams& p);
 Tensor adaptive_avgpool_forward(const Tensor& x, int out_h, int out_w);

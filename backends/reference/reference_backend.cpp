@@ -63,7 +63,7 @@ Tensor ReferenceBackend::do_maxpool_forward(const Tensor& x, const Pool2dParams&
 }
 Tensor ReferenceBackend::do_maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape,
                                                  int64_t K) {
-  return ref::maxpool_backward(gy, indices, fold_k(x_shape, K));
+  return ref::maxpool_backward(gy, indices, fold_k(x_shape, K), K);
 }
 Tensor ReferenceBackend::do_avgpool_forward(const Tensor& x, const Pool2dParams& p) {
   return ref::avgpool_forward(x, p);
