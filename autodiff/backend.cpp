@@ -16,9 +16,7 @@ void Backend::set_fallback(std::unique_ptr<Backend> fallback) {
 Backend& Backend::fallback_for(Op op) {
   SV_CHECK(fallback_ != nullptr, Error,
            name() + " has no kernel for " + op_name(op) + " and no fallback backend to run it");
-  const size_t i = static_cast<size_t>(op);
-  if (!fallback_noted_[i]) {
-    fallback_noted_[i] = true;
+  if (!fallback_noted_[static_cast<size_t>(op)].exchange(true)) {
     debug_log(name() + " has no kernel for " + op_name(op) + ": it runs on " + fallback_->name() +
               (device() == Device::CPU ? "" : " (operands downloaded, results uploaded)"));
   }

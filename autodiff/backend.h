@@ -25,6 +25,8 @@
 // reference kernel runs, and the results are uploaded. The first time each op falls back
 // on a backend, one line goes to the debug log (SHAREDVIS_LOG=debug, autodiff/log.h).
 #pragma once
+#include <array>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -192,7 +194,7 @@ class Backend {
   [[noreturn]] void do_no(Op op) const;
 
   std::unique_ptr<Backend> fallback_;
-  std::vector<bool> fallback_noted_ = std::vector<bool>(kOpCount, false);
+  std::array<std::atomic<bool>, kOpCount> fallback_noted_{};  // the op's debug-log note was written
 };
 
 }  // namespace sv
