@@ -188,6 +188,34 @@ TEST(BackendFallback, WithoutAFallbackTheOpIsNamed) {
   }
 }
 
+// A shape-only graph runs no kernel: on a backend that has none (every op unsupported, no
+// fallback: any kernel call would throw) a small net's forward pass gives the shapes a real
+// run gives, and shape errors are still errors.
+TEST(BackendFallback, ShapeOnlyGraphRunsNoKernel) {
+  PartialCpu no_kernels(every_op());
+  no_kernels.set_fallback(nullptr);
+  CpuBackend fast(1);
+  auto net = [](Graph& g, const Shape& xs) {
+    Param w1, w2, wl;
+    w1.value = randn({4, 3, 3, 3}, 1, DType::F32);
+    w2.value = randn({4, 4, 3, 3}, 2, DType::F32);
+    wl.value = randn({5, 4 * 3 * 3}, 3, DType::F32);
+    const Tensor a = randn({4}, 4, DType::F32), c = randn({4}, 5, DType::F32);
+    Var h = relu(batchnorm2d_eval(conv2d(g.input(randn(xs, 6, DType::F32)), g.param(w1), Var{},
+                                         conv_params(2, 2, 1, 1)), a, c));
+    h = add_relu(conv2d(h, g.param(w2), Var{}, conv_params(1, 1, 1, 1)), h);
+    h = adaptive_avgpool2d(maxpool2d(h, pool_params(3, 3, 2, 2, 1, 1, true)), 3, 3);
+    return linear(flatten(h), g.param(wl), Var{}).shape();
+  };
+  for (const Shape& xs : {Shape{2, 3, 17, 13}, Shape{1, 3, 8, 8}}) {
+    Graph shapes(no_kernels, /*record=*/false, /*shapes_only=*/true), real(fast, false);
+    EXPECT_EQ(net(shapes, xs), net(real, xs));
+  }
+  Graph shapes(no_kernels, false, true);
+  EXPECT_THROW(net(shapes, {2, 4, 17, 13}), ShapeError);  // 4 channels into a 3-channel conv
+  EXPECT_THROW(Graph(no_kernels, /*record=*/true, /*shapes_only=*/true), ValueError);
+}
+
 // The fast CPU backend leaves what it does not make faster to the reference: those ops need
 // no kernel of its own (a new op needs only its reference kernel).
 TEST(BackendFallback, FastCpuDeclaresWhatItSupports) {
