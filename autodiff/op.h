@@ -14,6 +14,7 @@
 // implement it.
 #pragma once
 #include <cstddef>
+#include <initializer_list>
 
 namespace sv {
 
@@ -72,5 +73,12 @@ struct OpInfo {
 
 const OpInfo& op_info(Op op);
 inline const char* op_name(Op op) { return op_info(op).name; }
+
+// Whether op is one of ops: a backend's supports_op written as the list of its kernels.
+inline bool op_in(Op op, std::initializer_list<Op> ops) {
+  for (Op o : ops)
+    if (o == op) return true;
+  return false;
+}
 
 }  // namespace sv

@@ -5,7 +5,8 @@
 //   - one that declares some ops unsupported runs a model's forward pass and K-stacked vjp
 //     to the same values as the fast backend (its own kernels still run where supported);
 //   - with SHAREDVIS_LOG=debug each falling-back op is noted once on stderr, without it never;
-//   - a backend without a fallback names the op it cannot run.
+//   - a backend without a fallback names the op it cannot run;
+//   - a shape-only graph (autodiff/graph.h) runs no kernel at all.
 #include <gtest/gtest.h>
 
 #include <cstdlib>

@@ -33,34 +33,13 @@ CpuBackend::CpuBackend(const fast::Parallel& par) : par_(par) {
 // the rest run on the reference, the fallback: interpolate, the sums to a scalar and to
 // blocks, broadcast blocks, softmax cross-entropy.
 bool CpuBackend::supports_op(Op op) const {
-  switch (op) {
-    case Op::Add:
-    case Op::Axpy:
-    case Op::Scale:
-    case Op::MulTiled:
-    case Op::Conv2dForward:
-    case Op::Conv2dReluForward:
-    case Op::Conv2dBackwardData:
-    case Op::Conv2dBackwardFilter:
-    case Op::ChannelSum:
-    case Op::ChannelAffine:
-    case Op::BatchnormTrainForward:
-    case Op::BatchnormTrainBackward:
-    case Op::ReluForward:
-    case Op::ReluBackward:
-    case Op::MaxpoolForward:
-    case Op::MaxpoolBackward:
-    case Op::AvgpoolForward:
-    case Op::AvgpoolBackward:
-    case Op::AdaptiveAvgpoolForward:
-    case Op::AdaptiveAvgpoolBackward:
-    case Op::LinearForward:
-    case Op::LinearBackwardData:
-    case Op::LinearBackwardWeight:
-      return true;
-    default:
-      return Backend::supports_op(op);  // the composite ops (add + relu: the default's two passes)
-  }
+  return op_in(op, {Op::Add, Op::Axpy, Op::Scale, Op::MulTiled, Op::Conv2dForward, Op::Conv2dReluForward,
+                    Op::Conv2dBackwardData, Op::Conv2dBackwardFilter, Op::ChannelSum, Op::ChannelAffine,
+                    Op::BatchnormTrainForward, Op::BatchnormTrainBackward, Op::ReluForward, Op::ReluBackward,
+                    Op::MaxpoolForward, Op::MaxpoolBackward, Op::AvgpoolForward, Op::AvgpoolBackward,
+                    Op::AdaptiveAvgpoolForward, Op::AdaptiveAvgpoolBackward, Op::LinearForward,
+                    Op::LinearBackwardData, Op::LinearBackwardWeight}) ||
+         Backend::supports_op(op);  // the composite ops (add + relu: the default's two passes)
 }
 
 Tensor CpuBackend::upload(const Tensor& host) { return ref::host_share(host, "upload"); }

@@ -127,40 +127,13 @@ CudaBackend::~CudaBackend() {
 }
 
 bool CudaBackend::supports_op(Op op) const {
-  switch (op) {
-    case Op::Add:
-    case Op::Axpy:
-    case Op::Scale:
-    case Op::MulTiled:
-    case Op::Interpolate:
-    case Op::SumAll:
-    case Op::SumBlocks:
-    case Op::BroadcastBlocks:
-    case Op::Conv2dForward:
-    case Op::Conv2dReluForward:
-    case Op::Conv2dBackwardData:
-    case Op::Conv2dBackwardFilter:
-    case Op::ChannelSum:
-    case Op::ChannelAffine:
-    case Op::BatchnormTrainForward:
-    case Op::BatchnormTrainBackward:
-    case Op::ReluForward:
-    case Op::AddRelu:
-    case Op::ReluBackward:
-    case Op::MaxpoolForward:
-    case Op::MaxpoolBackward:
-    case Op::AvgpoolForward:
-    case Op::AvgpoolBackward:
-    case Op::AdaptiveAvgpoolForward:
-    case Op::AdaptiveAvgpoolBackward:
-    case Op::LinearForward:
-    case Op::LinearBackwardData:
-    case Op::LinearBackwardWeight:
-    case Op::SoftmaxXentForward:
-    case Op::SoftmaxXentBackward:
-      return true;
-  }
-  return false;
+  return op_in(op, {Op::Add, Op::Axpy, Op::Scale, Op::MulTiled, Op::Interpolate, Op::SumAll, Op::SumBlocks,
+                    Op::BroadcastBlocks, Op::Conv2dForward, Op::Conv2dReluForward, Op::Conv2dBackwardData,
+                    Op::Conv2dBackwardFilter, Op::ChannelSum, Op::ChannelAffine, Op::BatchnormTrainForward,
+                    Op::BatchnormTrainBackward, Op::ReluForward, Op::AddRelu, Op::ReluBackward, Op::MaxpoolForward,
+                    Op::MaxpoolBackward, Op::AvgpoolForward, Op::AvgpoolBackward, Op::AdaptiveAvgpoolForward,
+                    Op::AdaptiveAvgpoolBackward, Op::LinearForward, Op::LinearBackwardData, Op::LinearBackwardWeight,
+                    Op::SoftmaxXentForward, Op::SoftmaxXentBackward});
 }
 
 std::string CudaBackend::name() const {
