@@ -135,7 +135,7 @@ Tensor integrated_gradients(Model& m, Backend& be, const std::string& layer, Poo
       if (progress) progress(done, N * steps);
     });
     // S = (x − x̄) ⊙ acc, for every cotangent, on the device: (K*nc, C, H, W).
-    const Tensor s_chunk = be.download(be.mul_tiled(acc, be.add(x1, be.scale(x0, -1.0))));
+    const Tensor s_chunk = be.download(be.mul_tiled(acc, be.add(x1, be.scale(x0, -1.0)), K));
     Tensor dst = out.reshape({K * N, per_image});
     for (int64_t k = 0; k < K; ++k)
       detail::copy_rows(dst, k * N + n0, s_chunk.reshape({K * nc, per_image}).slice0(k * nc, (k + 1) * nc));

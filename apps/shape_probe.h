@@ -1,6 +1,7 @@
-// Layer output shapes without computing any values: the model runs on a backend whose
-// forward kernels only allocate results of the right shape. Used by `sharedvis info` to
-// list every layer with its output shape in the time of a few allocations.
+// Layer output shapes without computing any values: the model runs on a shape-only graph
+// (autodiff/graph.h), where each op gives its output's shape by its shape rule
+// (autodiff/shapes.h) and runs no kernel. Used by `sharedvis info` (and the Python
+// Model.layers) to list every layer with its output shape in the time of a few allocations.
 #pragma once
 #include <string>
 #include <utility>

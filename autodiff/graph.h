@@ -4,7 +4,11 @@
 // Recording: every op appends one entry to the graph's tape, so the tape is already in
 // topological order; backward walks it in reverse. An entry keeps only its shape and its
 // Node; the Node saves exactly the forward tensors its backward needs. A Graph built with
-// record = false is inference mode: ops compute values and record nothing.
+// record = false is inference mode: ops compute values and record nothing. A shape-only
+// Graph (shapes_only = true, no recording) runs no kernel at all: every op checks its
+// operands with its shape rule (autodiff/shapes.h) and returns an uninitialised host
+// tensor of its output's shape (Graph::result), so a model's forward pass gives every
+// layer's output shape in the time of a few allocations (apps/shape_probe.h).
 //
 // Multi-output backward: vjp(y, cotangents (K, *y.shape), wrt) runs every node's backward
 // ONCE on the K stacked cotangents, K folded into dimension 0 ((K*N, ...), see backend.h,
@@ -61,12 +65,23 @@ struct Node {
 
 class Graph {
  public:
-  explicit Graph(Backend& backend, bool record = true) : backend_(backend), record_(record) {}
+  explicit Graph(Backend& backend, bool record = true, bool shapes_only = false)
+      : backend_(backend), record_(record), shapes_only_(shapes_only) {
+    SV_CHECK(!(record && shapes_only), ValueError, "a shape-only graph cannot record (it computes no values)");
+  }
   Graph(const Graph&) = delete;
   Graph& operator=(const Graph&) = delete;
 
   Backend& backend() const { return backend_; }
   bool recording() const { return record_; }
+  bool shapes_only() const { return shapes_only_; }
+  // An op's result: kernel() normally; in a shape-only graph an uninitialised host tensor of
+  // the given shape (the op's shape rule's) and dtype, without running the kernel.
+  template <class Kernel>
+  Tensor result(const Shape& shape, DType dtype, Kernel&& kernel) {
+    if (shapes_only_) return Tensor::empty(shape, dtype);
+    return kernel();
+  }
   bool training() const { return training_; }
   void set_training(bool t) { training_ = t; }
 
@@ -102,6 +117,7 @@ class Graph {
 
   Backend& backend_;
   bool record_;
+  bool shapes_only_;
   bool training_ = false;
   std::vector<Entry> tape_;
 };

@@ -86,9 +86,7 @@ void add_conv(std::vector<Case>& cases, Inputs& in, const std::string& name, con
               const Shape& w_shape, const Conv2dParams& p) {
   const Tensor x = in.normal(x_shape), w = in.normal(w_shape), b = in.normal({w_shape[0]});
   const Shape y_shape = conv2d_out_shape(x_shape, w_shape, p);
-  Shape yk = y_shape, xk = x_shape;
-  yk[0] *= 2;
-  xk[0] *= 2;
+  const Shape yk = fold_k(y_shape, 2);
   const Tensor gy = in.normal(y_shape), gyk = in.normal(yk);
   cases.push_back({"conv2d " + name + " forward", kConvCheckTol, [=](Backend& be) {
                      const Tensor xd = be.upload(x), wd = be.upload(w), bd = be.upload(b);
@@ -96,7 +94,7 @@ void add_conv(std::vector<Case>& cases, Inputs& in, const std::string& name, con
                    }});
   cases.push_back({"conv2d " + name + " backward", kConvCheckTol, [=](Backend& be) {
                      return std::vector<Tensor>{
-                         be.conv2d_backward_data(be.upload(gyk), be.upload(w), xk, p),
+                         be.conv2d_backward_data(be.upload(gyk), be.upload(w), x_shape, p, 2),
                          be.conv2d_backward_filter(be.upload(x), be.upload(gy), w_shape, p)};
                    }});
 }
@@ -121,7 +119,7 @@ std::vector<Case> make_cases() {
                      Tensor mean, var, invstd, xhat, ga, gb;
                      const Tensor y = be.batchnorm_train_forward(be.upload(x), ad, be.upload(c), 1e-5, mean, var,
                                                                  invstd, xhat);
-                     const Tensor gx = be.batchnorm_train_backward(be.upload(xk), xhat, ad, invstd, ga, gb);
+                     const Tensor gx = be.batchnorm_train_backward(be.upload(xk), xhat, ad, invstd, 2, ga, gb);
                      return std::vector<Tensor>{y, var, gx, ga, gb};
                    }});
   const Pool2dParams mp = pool(3, 2, 1);
@@ -129,34 +127,34 @@ std::vector<Case> make_cases() {
   cases.push_back({"maxpool2d 3x3 stride 2", kCheckTol, [=](Backend& be) {
                      Tensor idx;
                      const Tensor y = be.maxpool_forward(be.upload(x), mp, idx);
-                     return std::vector<Tensor>{y, idx, be.maxpool_backward(be.upload(gmp), idx, xk.shape())};
+                     return std::vector<Tensor>{y, idx, be.maxpool_backward(be.upload(gmp), idx, x.shape(), 2)};
                    }});
   const Pool2dParams ap = pool(3, 2, 1, /*count_include_pad=*/false);
   const Tensor gap = in.normal(fold_k(pool2d_out_shape(x.shape(), ap, "avgpool"), 2));
   const Tensor gad = in.normal({4, 8, 2, 3});
   cases.push_back({"avgpool2d 3x3 stride 2, adaptive avgpool2d", kCheckTol, [=](Backend& be) {
                      return std::vector<Tensor>{
-                         be.avgpool_forward(be.upload(x), ap), be.avgpool_backward(be.upload(gap), xk.shape(), ap),
+                         be.avgpool_forward(be.upload(x), ap), be.avgpool_backward(be.upload(gap), x.shape(), ap, 2),
                          be.adaptive_avgpool_forward(be.upload(x), 2, 3),
-                         be.adaptive_avgpool_backward(be.upload(gad), xk.shape())};
+                         be.adaptive_avgpool_backward(be.upload(gad), x.shape(), 2)};
                    }});
   const Tensor gr = in.normal(xk.shape());
   const Tensor x2 = in.normal(x.shape());
   cases.push_back({"relu", kCheckTol, [=](Backend& be) {
                      const Tensor y = be.relu_forward(be.upload(x));
-                     return std::vector<Tensor>{y, be.relu_backward(be.upload(gr), y),  // K = 2
+                     return std::vector<Tensor>{y, be.relu_backward(be.upload(gr), y, 2),
                                                 be.add_relu(be.upload(x), be.upload(x2))};
                    }});
   const Tensor lx = in.normal({3, 40}), lw = in.normal({10, 40}), lb = in.normal({10}), lg = in.normal({6, 10});
   cases.push_back({"linear", kCheckTol, [=](Backend& be) {
                      const Tensor wd = be.upload(lw), gd = be.upload(lg);
                      return std::vector<Tensor>{be.linear_forward(be.upload(lx), wd, be.upload(lb)),
-                                                be.linear_backward_data(gd, wd),  // K = 2
+                                                be.linear_backward_data(gd, wd, lx.shape(), 2),
                                                 be.linear_backward_weight(be.upload(lx), gd.slice0(0, 3))};
                    }});
   cases.push_back({"add, mul, sums", kCheckTol, [=](Backend& be) {
                      const Tensor xd = be.upload(x), kd = be.upload(xk);
-                     return std::vector<Tensor>{be.add(xd, xd), be.mul_tiled(kd, xd), be.sum_blocks(kd, 2),
+                     return std::vector<Tensor>{be.add(xd, xd), be.mul_tiled(kd, xd, 2), be.sum_blocks(kd, 2),
                                                 be.channel_sum(kd)};
                    }});
   return cases;

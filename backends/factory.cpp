@@ -58,6 +58,7 @@ std::unique_ptr<Backend> make_backend(const std::string& device) {
       std::string why;
       try {
         gpu = make_cuda_backend(0);
+        gpu->set_fallback(make_cpu_backend(/*reference=*/true));  // for the ops it does not support
         const BackendCheck& v = cuda_verdict(*gpu);
         if (v.passed) return gpu;
         why = "it failed the self-check against the CPU reference: " + v.failure;

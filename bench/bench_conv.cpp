@@ -114,7 +114,7 @@ bool validate(sv::Backend& fast, const ConvCase& c, const Tensor& x, const Tenso
     std::copy_n(gy.data<float>(), gs.numel(), gs.data<float>());
     const Shape xs{1, c.x[1], c.x[2], c.x[3]};
     err =
-        mixed_error(fast.conv2d_backward_data(gs, ws, xs, c.p), ref->conv2d_backward_data(gs, ws, xs, c.p), 1e-4, 1e-4);
+        mixed_error(fast.conv2d_backward_data(gs, ws, xs, c.p, 1), ref->conv2d_backward_data(gs, ws, xs, c.p, 1), 1e-4, 1e-4);
   }
   why = "fast vs reference mixed error " + std::to_string(err);
   return err <= 1.0;
@@ -159,7 +159,7 @@ void run_conv(benchmark::State& state, ConvShape s, bool data, int64_t batch, bo
     state.ResumeTiming();
     const double cpu0 = process_cpu_seconds();
     t0 = std::chrono::steady_clock::now();
-    Tensor out = data ? fast->conv2d_backward_data(gy, w, c.x, c.p) : fast->conv2d_forward(x, w, Tensor(), c.p);
+    Tensor out = data ? fast->conv2d_backward_data(gy, w, c.x, c.p, 1) : fast->conv2d_forward(x, w, Tensor(), c.p);
     benchmark::DoNotOptimize(out.raw());
     conv_wall += seconds_since(t0);
     conv_cpu += process_cpu_seconds() - cpu0;

@@ -9,8 +9,8 @@ namespace {
 struct ReluNode : Node {
   Tensor y;  // the output: the gradient passes where y > 0
   const char* name() const override { return "relu"; }
-  void backward(Backend& be, const Tensor& gy, int64_t, const std::vector<bool>&, std::vector<Tensor>& gin) override {
-    gin[0] = be.relu_backward(gy, y);
+  void backward(Backend& be, const Tensor& gy, int64_t K, const std::vector<bool>&, std::vector<Tensor>& gin) override {
+    gin[0] = be.relu_backward(gy, y, K);
   }
 };
 
@@ -18,9 +18,9 @@ struct ReluNode : Node {
 struct AddReluNode : Node {
   Tensor y;
   const char* name() const override { return "add_relu"; }
-  void backward(Backend& be, const Tensor& gy, int64_t, const std::vector<bool>& need,
+  void backward(Backend& be, const Tensor& gy, int64_t K, const std::vector<bool>& need,
                 std::vector<Tensor>& gin) override {
-    const Tensor g = be.relu_backward(gy, y);
+    const Tensor g = be.relu_backward(gy, y, K);
     if (need[0]) gin[0] = g;
     if (need[1]) gin[1] = g;
   }
@@ -29,15 +29,16 @@ struct AddReluNode : Node {
 struct MulNode : Node {
   Tensor m;  // the constant factor, K-tiled over the gradient
   const char* name() const override { return "mul"; }
-  void backward(Backend& be, const Tensor& gy, int64_t, const std::vector<bool>&, std::vector<Tensor>& gin) override {
-    gin[0] = be.mul_tiled(gy, m);
+  void backward(Backend& be, const Tensor& gy, int64_t K, const std::vector<bool>&, std::vector<Tensor>& gin) override {
+    gin[0] = be.mul_tiled(gy, m, K);
   }
 };
 }  // namespace
 
 Var relu(const Var& x) {
   auto node = std::make_unique<ReluNode>();
-  Tensor y = x.backend().relu_forward(x.value);
+  Tensor y = x.graph->result(shape_rule::relu(x.shape()), x.value.dtype(),
+                             [&] { return x.backend().relu_forward(x.value); });
   node->y = y;
   return x.graph->record(std::move(y), {x}, std::move(node));
 }
@@ -47,13 +48,12 @@ Var add_relu_impl(const Var& a, const Var& b, bool in_place) {
   check_same_shape(a.value, b.value, "add_relu");
   check_same_dtype_device(a.value, b.value, "add_relu");
   auto node = std::make_unique<AddReluNode>();
-  Tensor y;
-  if (in_place) {
-    y = a.value;
-    a.backend().add_relu_(y, b.value);
-  } else {
-    y = a.backend().add_relu(a.value, b.value);
-  }
+  Tensor y = a.graph->result(shape_rule::add_relu(a.shape(), b.shape()), a.value.dtype(), [&] {
+    if (!in_place) return a.backend().add_relu(a.value, b.value);
+    Tensor r = a.value;
+    a.backend().add_relu_(r, b.value);
+    return r;
+  });
   node->y = y;
   return a.graph->record(std::move(y), {a, b}, std::move(node));
 }
@@ -74,7 +74,8 @@ Var mul(const Var& a, const Tensor& m) {
   check_same_dtype_device(a.value, m, "mul");
   auto node = std::make_unique<MulNode>();
   node->m = m;
-  return a.graph->record(a.backend().mul_tiled(a.value, m), {a}, std::move(node));
+  Tensor y = a.graph->result(a.shape(), a.value.dtype(), [&] { return a.backend().mul_tiled(a.value, m, 1); });
+  return a.graph->record(std::move(y), {a}, std::move(node));
 }
 
 Var dropout(const Var& x, double p, uint64_t seed) {

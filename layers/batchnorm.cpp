@@ -30,7 +30,7 @@ struct BatchnormTrainNode : Node {
   void backward(Backend& be, const Tensor& gy, int64_t K, const std::vector<bool>& need,
                 std::vector<Tensor>& gin) override {
     Tensor ggamma, gbeta;
-    Tensor gx = be.batchnorm_train_backward(gy, xhat, gamma, invstd, ggamma, gbeta);
+    Tensor gx = be.batchnorm_train_backward(gy, xhat, gamma, invstd, K, ggamma, gbeta);
     if (need[0]) gin[0] = gx;
     SV_CHECK(K == 1 || !(need[1] || need[2]), Error, "batchnorm2d: parameter gradients need K = 1");
     if (need[1]) gin[1] = ggamma;
@@ -62,7 +62,9 @@ Var batchnorm2d_eval(const Var& x, const Tensor& a, const Tensor& c) {
   check_same_dtype_device(x.value, a, "batchnorm2d");
   auto node = std::make_unique<BatchnormEvalNode>();
   node->a = a;
-  return x.graph->record(x.backend().channel_affine(x.value, a, c), {x}, std::move(node));
+  Tensor y = x.graph->result(shape_rule::channel_affine(x.shape(), a.shape(), &c.shape()), x.value.dtype(),
+                             [&] { return x.backend().channel_affine(x.value, a, c); });
+  return x.graph->record(std::move(y), {x}, std::move(node));
 }
 
 Var batchnorm2d_train(const Var& x, const Var& gamma, const Var& beta, Tensor& running_mean, Tensor& running_var,
@@ -74,6 +76,8 @@ Var batchnorm2d_train(const Var& x, const Var& gamma, const Var& beta, Tensor& r
   const int64_t M = x.value.numel() / x.dim(1);
   SV_CHECK(M > 1, ValueError, "batchnorm2d: train mode needs more than one value per channel, got input " +
                                   shape_str(x.shape()));
+  const Shape ys = shape_rule::batchnorm_train(x.shape(), gamma.shape(), beta.shape());
+  if (x.graph->shapes_only()) return Var{x.graph, Tensor::empty(ys, x.value.dtype()), -1};  // no statistics
   Backend& be = x.backend();
   Tensor mean, var_unbiased, invstd, xhat;
   Tensor y = be.batchnorm_train_forward(x.value, gamma.value, beta.value, eps, mean, var_unbiased, invstd, xhat);

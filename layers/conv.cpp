@@ -12,7 +12,7 @@ struct Conv2dNode : Node {
   const char* name() const override { return "conv2d"; }
   void backward(Backend& be, const Tensor& gy, int64_t K, const std::vector<bool>& need,
                 std::vector<Tensor>& gin) override {
-    if (need[0]) gin[0] = be.conv2d_backward_data(gy, w, fold_k(x.shape(), K), p);
+    if (need[0]) gin[0] = be.conv2d_backward_data(gy, w, x.shape(), p, K);
     if (need[1]) {
       SV_CHECK(K == 1, Error, "conv2d: weight gradients need K = 1");
       gin[1] = be.conv2d_backward_filter(x, gy, w.shape(), p);
@@ -26,14 +26,14 @@ Var conv2d(const Var& x, const Var& w, const Var& b, const Conv2dParams& p) {
   check_ndim(x.value, 4, "conv2d", "input");
   check_ndim(w.value, 4, "conv2d", "weight");
   check_same_dtype_device(x.value, w.value, "conv2d");
-  conv2d_out_shape(x.shape(), w.shape(), p);  // validates parameters and shapes
   if (b.value.defined()) {
     check_ndim(b.value, 1, "conv2d", "bias");
     SV_CHECK(b.dim(0) == w.dim(0), ShapeError,
              "conv2d: bias " + shape_str(b.shape()) + " does not match weight " + shape_str(w.shape()));
   }
+  const Shape ys = shape_rule::conv2d(x.shape(), w.shape(), b.value.defined() ? &b.shape() : nullptr, p);
   Backend& be = x.backend();
-  Tensor y = be.conv2d_forward(x.value, w.value, b.value, p);
+  Tensor y = x.graph->result(ys, x.value.dtype(), [&] { return be.conv2d_forward(x.value, w.value, b.value, p); });
   auto node = std::make_unique<Conv2dNode>();
   node->x = x.value;
   node->w = w.value;

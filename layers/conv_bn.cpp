@@ -33,16 +33,16 @@ struct Conv2dBnNode : Node {
   const char* name() const override { return y.defined() ? "conv2d_bn_relu_eval" : "conv2d_bn_eval"; }
   void backward(Backend& be, const Tensor& gout, int64_t K, const std::vector<bool>& need,
                 std::vector<Tensor>& gin) override {
-    const Tensor gy = y.defined() ? be.relu_backward(gout, y) : gout;
+    const Tensor gy = y.defined() ? be.relu_backward(gout, y, K) : gout;
     if (need[0]) {
       const Tensor wf = w_folded.defined() ? w_folded : scale_rows(be, w, a);
-      gin[0] = be.conv2d_backward_data(gy, wf, fold_k(x.shape(), K), p);
+      gin[0] = be.conv2d_backward_data(gy, wf, x.shape(), p, K);
     }
     if (need[1]) {
       SV_CHECK(K == 1, Error, "conv2d: weight gradients need K = 1");
       gin[1] = scale_rows(be, be.conv2d_backward_filter(x, gy, w.shape(), p), a);
     }
-    if (has_bias && need[2]) gin[2] = be.mul_tiled(be.channel_sum(gy), a);
+    if (has_bias && need[2]) gin[2] = be.mul_tiled(be.channel_sum(gy), a, 1);
   }
 };
 }  // namespace
@@ -63,10 +63,12 @@ Var conv2d_bn_eval(const Var& x, const Var& w, const Var& b, const Tensor& a, co
   SV_CHECK(w_folded.shape() == w.shape() && b_folded.numel() == w.dim(0) && a.numel() == w.dim(0), ShapeError,
            "conv2d + batchnorm2d: folded weight " + shape_str(w_folded.shape()) + " does not match weight " +
                shape_str(w.shape()));
-  conv2d_out_shape(x.shape(), w.shape(), p);  // validates parameters and shapes
+  const Shape ys = shape_rule::conv2d(x.shape(), w.shape(), nullptr, p);
   Backend& be = x.backend();
-  Tensor y = relu ? be.conv2d_relu_forward(x.value, w_folded, b_folded, p)
-                  : be.conv2d_forward(x.value, w_folded, b_folded, p);
+  Tensor y = x.graph->result(ys, x.value.dtype(), [&] {
+    return relu ? be.conv2d_relu_forward(x.value, w_folded, b_folded, p)
+                : be.conv2d_forward(x.value, w_folded, b_folded, p);
+  });
   auto node = std::make_unique<Conv2dBnNode>();
   if (relu) node->y = y;
   node->x = x.value;

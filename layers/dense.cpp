@@ -10,7 +10,7 @@ struct LinearNode : Node {
   const char* name() const override { return "linear"; }
   void backward(Backend& be, const Tensor& gy, int64_t K, const std::vector<bool>& need,
                 std::vector<Tensor>& gin) override {
-    if (need[0]) gin[0] = be.linear_backward_data(gy, w);
+    if (need[0]) gin[0] = be.linear_backward_data(gy, w, x.shape(), K);
     if (need[1]) {
       SV_CHECK(K == 1, Error, "linear: weight gradients need K = 1");
       gin[1] = be.linear_backward_weight(x, gy);
@@ -42,7 +42,9 @@ Var linear(const Var& x, const Var& w, const Var& b) {
   node->x = x.value;
   node->w = w.value;
   node->has_bias = b.value.defined();
-  return x.graph->record(x.backend().linear_forward(x.value, w.value, b.value), {x, w, b}, std::move(node));
+  Tensor y = x.graph->result(shape_rule::linear(x.shape(), w.shape(), b.value.defined() ? &b.shape() : nullptr),
+                             x.value.dtype(), [&] { return x.backend().linear_forward(x.value, w.value, b.value); });
+  return x.graph->record(std::move(y), {x, w, b}, std::move(node));
 }
 
 Var reshape(const Var& x, const Shape& shape) {

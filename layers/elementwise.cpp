@@ -27,7 +27,7 @@ struct SumNode : Node {
   Shape x_shape;
   const char* name() const override { return "sum"; }
   void backward(Backend& be, const Tensor& gy, int64_t K, const std::vector<bool>&, std::vector<Tensor>& gin) override {
-    gin[0] = be.broadcast_blocks(gy, numel, s).reshape(fold_k(x_shape, K));
+    gin[0] = be.broadcast_blocks(gy, numel, s, K).reshape(fold_k(x_shape, K));
   }
 };
 
@@ -37,8 +37,10 @@ Var reduce(const Var& x, double s) {
   node->numel = x.value.numel();
   node->s = s;
   node->x_shape = x.shape();
-  Tensor y = x.backend().sum_all(x.value);
-  if (s != 1) y = x.backend().scale(y, s);
+  Tensor y = x.graph->result(shape_rule::sum_all(x.shape()), x.value.dtype(), [&] {
+    Tensor r = x.backend().sum_all(x.value);
+    return s != 1 ? x.backend().scale(r, s) : r;
+  });
   return x.graph->record(std::move(y), {x}, std::move(node));
 }
 }  // namespace
@@ -46,13 +48,17 @@ Var reduce(const Var& x, double s) {
 Var add(const Var& a, const Var& b) {
   check_same_shape(a.value, b.value, "add");
   check_same_dtype_device(a.value, b.value, "add");
-  return a.graph->record(a.backend().add(a.value, b.value), {a, b}, std::make_unique<AddNode>());
+  Tensor y = a.graph->result(shape_rule::add(a.shape(), b.shape()), a.value.dtype(),
+                             [&] { return a.backend().add(a.value, b.value); });
+  return a.graph->record(std::move(y), {a, b}, std::make_unique<AddNode>());
 }
 
 Var scale(const Var& x, double s) {
   auto node = std::make_unique<ScaleNode>();
   node->s = s;
-  return x.graph->record(x.backend().scale(x.value, s), {x}, std::move(node));
+  Tensor y = x.graph->result(shape_rule::scale(x.shape()), x.value.dtype(),
+                             [&] { return x.backend().scale(x.value, s); });
+  return x.graph->record(std::move(y), {x}, std::move(node));
 }
 
 Var sum(const Var& x) { return reduce(x, 1.0); }

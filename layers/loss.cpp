@@ -7,8 +7,8 @@ namespace {
 struct CrossEntropyNode : Node {
   Tensor probs, labels;  // probs (N,classes) softmax of the logits, labels (N) int32
   const char* name() const override { return "cross_entropy"; }
-  void backward(Backend& be, const Tensor& gy, int64_t, const std::vector<bool>&, std::vector<Tensor>& gin) override {
-    gin[0] = be.softmax_xent_backward(gy, probs, labels);
+  void backward(Backend& be, const Tensor& gy, int64_t K, const std::vector<bool>&, std::vector<Tensor>& gin) override {
+    gin[0] = be.softmax_xent_backward(gy, probs, labels, K);
   }
 };
 }  // namespace
@@ -30,7 +30,8 @@ Var cross_entropy(const Var& logits, const Tensor& labels) {
   }
   auto node = std::make_unique<CrossEntropyNode>();
   node->labels = be.upload(labels);
-  Tensor loss = be.softmax_xent_forward(logits.value, node->labels, node->probs);
+  Tensor loss = logits.graph->result(shape_rule::softmax_xent(logits.shape(), labels.shape()), logits.value.dtype(),
+                                     [&] { return be.softmax_xent_forward(logits.value, node->labels, node->probs); });
   return logits.graph->record(std::move(loss), {logits}, std::move(node));
 }
 

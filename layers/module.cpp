@@ -7,7 +7,7 @@
 namespace sv {
 
 size_t Forward::fusable(const std::vector<Step>& steps, size_t i) const {
-  if (!fuse_ || graph.training() || i + 1 >= steps.size()) return 1;
+  if (!fusing() || graph.training() || i + 1 >= steps.size()) return 1;
   if (!dynamic_cast<Conv2d*>(steps[i].module) || !dynamic_cast<BatchNorm2d*>(steps[i + 1].module)) return 1;
   if (kept(path(steps[i].name))) return 1;
   const bool relu = i + 2 < steps.size() && dynamic_cast<ReLU*>(steps[i + 2].module) &&

@@ -44,7 +44,8 @@ class Forward {
   // f's output stands for child `name`'s (a fused op that includes that module), captured
   // under its path. fusing(): whether fused ops may stand for modules at all.
   Var call_as(const std::string& name, const std::function<Var()>& f);
-  bool fusing() const { return fuse_; }
+  // A shape-only graph fuses nothing (folding would compute on the weights).
+  bool fusing() const { return fuse_ && !graph.shapes_only(); }
   // Called with every module's output and its path as the forward runs (a diagnosis hook:
   // e.g. finding the first module whose output is not finite). Empty by default.
   std::function<void(const std::string& path, const Var& y)> observe;

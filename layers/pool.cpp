@@ -9,7 +9,7 @@ struct MaxPoolNode : Node {
   Shape x_shape;
   const char* name() const override { return "maxpool2d"; }
   void backward(Backend& be, const Tensor& gy, int64_t K, const std::vector<bool>&, std::vector<Tensor>& gin) override {
-    gin[0] = be.maxpool_backward(gy, indices, fold_k(x_shape, K));
+    gin[0] = be.maxpool_backward(gy, indices, x_shape, K);
   }
 };
 
@@ -18,7 +18,7 @@ struct AvgPoolNode : Node {
   Pool2dParams p;
   const char* name() const override { return "avgpool2d"; }
   void backward(Backend& be, const Tensor& gy, int64_t K, const std::vector<bool>&, std::vector<Tensor>& gin) override {
-    gin[0] = be.avgpool_backward(gy, fold_k(x_shape, K), p);
+    gin[0] = be.avgpool_backward(gy, x_shape, p, K);
   }
 };
 
@@ -26,38 +26,38 @@ struct AdaptiveAvgPoolNode : Node {
   Shape x_shape;
   const char* name() const override { return "adaptive_avgpool2d"; }
   void backward(Backend& be, const Tensor& gy, int64_t K, const std::vector<bool>&, std::vector<Tensor>& gin) override {
-    gin[0] = be.adaptive_avgpool_backward(gy, fold_k(x_shape, K));
+    gin[0] = be.adaptive_avgpool_backward(gy, x_shape, K);
   }
 };
 }  // namespace
 
 Var maxpool2d(const Var& x, const Pool2dParams& p) {
   check_ndim(x.value, 4, "maxpool2d", "input");
-  pool2d_out_shape(x.shape(), p, "maxpool2d");
   auto node = std::make_unique<MaxPoolNode>();
-  Tensor y = x.backend().maxpool_forward(x.value, p, node->indices);
+  Tensor y = x.graph->result(shape_rule::maxpool(x.shape(), p), x.value.dtype(),
+                             [&] { return x.backend().maxpool_forward(x.value, p, node->indices); });
   node->x_shape = x.shape();
   return x.graph->record(std::move(y), {x}, std::move(node));
 }
 
 Var avgpool2d(const Var& x, const Pool2dParams& p) {
   check_ndim(x.value, 4, "avgpool2d", "input");
-  pool2d_out_shape(x.shape(), p, "avgpool2d");
   auto node = std::make_unique<AvgPoolNode>();
   node->x_shape = x.shape();
   node->p = p;
-  return x.graph->record(x.backend().avgpool_forward(x.value, p), {x}, std::move(node));
+  Tensor y = x.graph->result(shape_rule::avgpool(x.shape(), p), x.value.dtype(),
+                             [&] { return x.backend().avgpool_forward(x.value, p); });
+  return x.graph->record(std::move(y), {x}, std::move(node));
 }
 
 Var adaptive_avgpool2d(const Var& x, int out_h, int out_w) {
   check_ndim(x.value, 4, "adaptive_avgpool2d", "input");
-  SV_CHECK(out_h > 0 && out_w > 0, ValueError,
-           "adaptive_avgpool2d: output size must be positive, got (" + std::to_string(out_h) + ", " +
-               std::to_string(out_w) + ")");
-  SV_CHECK(x.dim(2) > 0 && x.dim(3) > 0, ShapeError, "adaptive_avgpool2d: empty input " + shape_str(x.shape()));
+  const Shape ys = shape_rule::adaptive_avgpool(x.shape(), out_h, out_w);
   auto node = std::make_unique<AdaptiveAvgPoolNode>();
   node->x_shape = x.shape();
-  return x.graph->record(x.backend().adaptive_avgpool_forward(x.value, out_h, out_w), {x}, std::move(node));
+  Tensor y = x.graph->result(ys, x.value.dtype(),
+                             [&] { return x.backend().adaptive_avgpool_forward(x.value, out_h, out_w); });
+  return x.graph->record(std::move(y), {x}, std::move(node));
 }
 
 Var global_avgpool(const Var& x) { return flatten(adaptive_avgpool2d(x, 1, 1)); }

@@ -37,8 +37,8 @@ OpCase conv(const Shape& x, const Shape& w, const Conv2dParams& p, bool bias, bo
     const Tensor b = bias ? v[4] : Tensor();
     return {be.conv2d_forward(v[0], v[1], b, p),
             be.conv2d_relu_forward(v[0], v[1], b, p),
-            be.conv2d_backward_data(v[2], v[1], x, p),
-            be.conv2d_backward_data(v[3], v[1], fold_k(x, K), p),
+            be.conv2d_backward_data(v[2], v[1], x, p, 1),
+            be.conv2d_backward_data(v[3], v[1], x, p, K),
             be.conv2d_backward_filter(v[0], v[2], w, p),
             be.channel_sum(v[2])};
   };
@@ -132,7 +132,7 @@ OpCase relu_case(const Shape& s, Gen gen, bool grad) {
   c.outputs = {"forward", "backward K=1", "backward K=3"};
   c.run = [](Backend& be, const std::vector<Tensor>& v) -> std::vector<Tensor> {
     const Tensor y = be.relu_forward(v[0]);
-    return {y, be.relu_backward(v[1], y), be.relu_backward(v[2], y)};
+    return {y, be.relu_backward(v[1], y, 1), be.relu_backward(v[2], y, kK)};
   };
   if (grad) {
     c.grad = [](const std::vector<Var>& v, const std::vector<Tensor>&) { return relu(v[0]); };
@@ -211,7 +211,7 @@ void elementwise_cases(std::vector<OpCase>& t) {
     mt.inputs = {in(s), in(s), in(fold_k(s, kK))};
     mt.outputs = {"K=1", "K=3"};
     mt.run = [](Backend& be, const std::vector<Tensor>& v) -> std::vector<Tensor> {
-      return {be.mul_tiled(v[1], v[0]), be.mul_tiled(v[2], v[0])};
+      return {be.mul_tiled(v[1], v[0], 1), be.mul_tiled(v[2], v[0], kK)};
     };
     if (small) {
       mt.grad = [](const std::vector<Var>& v, const std::vector<Tensor>& x) { return sv::mul(v[0], x[1]); };
@@ -267,8 +267,8 @@ void elementwise_cases(std::vector<OpCase>& t) {
     c.shape = "g(" + std::to_string(K) + ") M" + std::to_string(M);
     c.inputs = {in({K})};
     c.outputs = {"0.25 g", "-3 g"};
-    c.run = [m = M](Backend& be, const std::vector<Tensor>& v) -> std::vector<Tensor> {
-      return {be.broadcast_blocks(v[0], m, 0.25), be.broadcast_blocks(v[0], m, -3.0)};
+    c.run = [m = M, k = K](Backend& be, const std::vector<Tensor>& v) -> std::vector<Tensor> {
+      return {be.broadcast_blocks(v[0], m, 0.25, k), be.broadcast_blocks(v[0], m, -3.0, k)};
     };
     t.push_back(c);
   }
@@ -318,8 +318,8 @@ void norm_cases(std::vector<OpCase>& t) {
     bn.run = [](Backend& be, const std::vector<Tensor>& v) -> std::vector<Tensor> {
       Tensor mean, var, invstd, xhat, gg1, gb1, ggk, gbk;
       const Tensor y = be.batchnorm_train_forward(v[0], v[1], v[2], 1e-5, mean, var, invstd, xhat);
-      const Tensor gx1 = be.batchnorm_train_backward(v[3], xhat, v[1], invstd, gg1, gb1);
-      const Tensor gxk = be.batchnorm_train_backward(v[4], xhat, v[1], invstd, ggk, gbk);
+      const Tensor gx1 = be.batchnorm_train_backward(v[3], xhat, v[1], invstd, 1, gg1, gb1);
+      const Tensor gxk = be.batchnorm_train_backward(v[4], xhat, v[1], invstd, kK, ggk, gbk);
       return {y, mean, var, invstd, xhat, gx1, gg1, gb1, gxk, ggk, gbk};
     };
     bn.tol = 10;
@@ -357,7 +357,7 @@ OpCase maxpool_case(const Shape& x, const Pool2dParams& p, Gen gen, bool grad) {
   c.run = [=](Backend& be, const std::vector<Tensor>& v) -> std::vector<Tensor> {
     Tensor idx;
     const Tensor y = be.maxpool_forward(v[0], p, idx);
-    return {y, idx, be.maxpool_backward(v[1], idx, x), be.maxpool_backward(v[2], idx, fold_k(x, kK))};
+    return {y, idx, be.maxpool_backward(v[1], idx, x, 1), be.maxpool_backward(v[2], idx, x, kK)};
   };
   if (grad) {
     c.grad = [=](const std::vector<Var>& v, const std::vector<Tensor>&) { return maxpool2d(v[0], p); };
@@ -374,7 +374,7 @@ OpCase avgpool_case(const Shape& x, const Pool2dParams& p, bool grad) {
   c.inputs = {in(x), in(ys), in(fold_k(ys, kK))};
   c.outputs = {"forward", "backward K=1", "backward K=3"};
   c.run = [=](Backend& be, const std::vector<Tensor>& v) -> std::vector<Tensor> {
-    return {be.avgpool_forward(v[0], p), be.avgpool_backward(v[1], x, p), be.avgpool_backward(v[2], fold_k(x, kK), p)};
+    return {be.avgpool_forward(v[0], p), be.avgpool_backward(v[1], x, p, 1), be.avgpool_backward(v[2], x, p, kK)};
   };
   if (grad) {
     c.grad = [=](const std::vector<Var>& v, const std::vector<Tensor>&) { return avgpool2d(v[0], p); };
@@ -391,8 +391,8 @@ OpCase adaptive_case(const Shape& x, int oh, int ow, bool grad) {
   c.inputs = {in(x), in(ys), in(fold_k(ys, kK))};
   c.outputs = {"forward", "backward K=1", "backward K=3"};
   c.run = [=](Backend& be, const std::vector<Tensor>& v) -> std::vector<Tensor> {
-    return {be.adaptive_avgpool_forward(v[0], oh, ow), be.adaptive_avgpool_backward(v[1], x),
-            be.adaptive_avgpool_backward(v[2], fold_k(x, kK))};
+    return {be.adaptive_avgpool_forward(v[0], oh, ow), be.adaptive_avgpool_backward(v[1], x, 1),
+            be.adaptive_avgpool_backward(v[2], x, kK)};
   };
   if (grad) {
     c.grad = [=](const std::vector<Var>& v, const std::vector<Tensor>&) { return adaptive_avgpool2d(v[0], oh, ow); };
@@ -473,8 +473,9 @@ void dense_cases(std::vector<OpCase>& t) {
     const bool bias = l.bias;
     c.outputs = {"forward", "backward data K=1", "backward data K=3", "backward weight"};
     c.run = [bias](Backend& be, const std::vector<Tensor>& v) -> std::vector<Tensor> {
-      return {be.linear_forward(v[0], v[1], bias ? v[4] : Tensor()), be.linear_backward_data(v[2], v[1]),
-              be.linear_backward_data(v[3], v[1]), be.linear_backward_weight(v[0], v[2])};
+      return {be.linear_forward(v[0], v[1], bias ? v[4] : Tensor()),
+              be.linear_backward_data(v[2], v[1], v[0].shape(), 1),
+              be.linear_backward_data(v[3], v[1], v[0].shape(), kK), be.linear_backward_weight(v[0], v[2])};
     };
     if (l.grad) {
       c.grad = [bias](const std::vector<Var>& v, const std::vector<Tensor>&) {
@@ -494,8 +495,8 @@ void dense_cases(std::vector<OpCase>& t) {
     c.run = [](Backend& be, const std::vector<Tensor>& v) -> std::vector<Tensor> {
       Tensor probs;
       const Tensor loss = be.softmax_xent_forward(v[0], v[1], probs);
-      return {loss, probs, be.softmax_xent_backward(v[2].slice0(0, 1), probs, v[1]),
-              be.softmax_xent_backward(v[2], probs, v[1])};
+      return {loss, probs, be.softmax_xent_backward(v[2].slice0(0, 1), probs, v[1], 1),
+              be.softmax_xent_backward(v[2], probs, v[1], kK)};
     };
     if (grad) {
       c.grad = [](const std::vector<Var>& v, const std::vector<Tensor>& x) { return cross_entropy(v[0], x[1]); };
@@ -505,43 +506,106 @@ void dense_cases(std::vector<OpCase>& t) {
   }
 }
 
-// ---- what every backend must reject: K is inferred from element counts, so a gradient
-// of the right size but the wrong shape must not be coerced.
-OpCase reject(const std::string& op, const std::string& shape, std::vector<InputSpec> inputs, RunFn run) {
+// ---- what every backend must reject: a gradient of the right size but the wrong shape
+// must not be coerced, and a K-stacked operand must be stacked exactly the K given.
+OpCase reject(const std::string& op, const std::string& shape, std::vector<InputSpec> inputs, RunFn run,
+              const std::string& error = "ShapeError") {
   OpCase c;
   c.op = op;
   c.shape = shape;
   c.inputs = std::move(inputs);
   c.outputs = {"result"};
   c.run = std::move(run);
-  c.expect_error = "ShapeError";
+  c.expect_error = error;
   return c;
+}
+
+// Every op with a K-stacked operand, given a K that does not match: operands stacked 3
+// times (or a scalar per block for 3 blocks) with K = 2 are ShapeErrors, K = 0 a ValueError.
+void k_error_cases(std::vector<OpCase>& t) {
+  using V = const std::vector<Tensor>&;
+  const Shape x{2, 3, 6, 6};
+  for (int64_t K : {2, 0}) {
+    const std::string k = " K" + std::to_string(K) + (K == 0 ? "" : " given, stacked 3");
+    const std::string err = K == 0 ? "ValueError" : "ShapeError";
+    t.push_back(reject("relu", "gy(6,3,6,6) y(2,3,6,6)" + k, {in(fold_k(x, 3)), in(x)},
+                       [K](Backend& be, V v) -> std::vector<Tensor> { return {be.relu_backward(v[0], v[1], K)}; },
+                       err));
+    t.push_back(reject("mul_tiled", "g(6,3,6,6) m(2,3,6,6)" + k, {in(fold_k(x, 3)), in(x)},
+                       [K](Backend& be, V v) -> std::vector<Tensor> { return {be.mul_tiled(v[0], v[1], K)}; }, err));
+    t.push_back(reject("sum_blocks", "x(3,5)" + k, {in({3, 5})},
+                       [K](Backend& be, V v) -> std::vector<Tensor> { return {be.sum_blocks(v[0], K)}; }, err));
+    t.push_back(reject("broadcast_blocks", "g(3) M4" + k, {in({3})},
+                       [K](Backend& be, V v) -> std::vector<Tensor> { return {be.broadcast_blocks(v[0], 4, 1.0, K)}; },
+                       err));
+    t.push_back(reject("conv2d", "backward data: gy(6,4,6,6) x(2,3,6,6) w(4,3,3,3)" + k,
+                       {in({6, 4, 6, 6}), in({4, 3, 3, 3})}, [K](Backend& be, V v) -> std::vector<Tensor> {
+                         return {be.conv2d_backward_data(v[0], v[1], {2, 3, 6, 6}, conv_params(1, 1, 1, 1), K)};
+                       },
+                       err));
+    t.push_back(reject("batchnorm_train", "backward: gy(6,3,6,6) xhat(2,3,6,6)" + k,
+                       {in(x), in({3}), in({3}), in(fold_k(x, 3))}, [K](Backend& be, V v) -> std::vector<Tensor> {
+                         Tensor mean, var, invstd, xhat, gg, gb;
+                         be.batchnorm_train_forward(v[0], v[1], v[2], 1e-5, mean, var, invstd, xhat);
+                         return {be.batchnorm_train_backward(v[3], xhat, v[1], invstd, K, gg, gb)};
+                       },
+                       err));
+    t.push_back(reject("maxpool", "backward: gy(6,3,3,3) x(2,3,6,6)" + k, {in(x), in({6, 3, 3, 3})},
+                       [K](Backend& be, V v) -> std::vector<Tensor> {
+                         Tensor idx;
+                         be.maxpool_forward(v[0], pool_params(2, 2, 2, 2, 0, 0, false), idx);
+                         return {be.maxpool_backward(v[1], idx, v[0].shape(), K)};
+                       },
+                       err));
+    t.push_back(reject("avgpool", "backward: gy(6,3,3,3) x(2,3,6,6)" + k, {in({6, 3, 3, 3})},
+                       [K](Backend& be, V v) -> std::vector<Tensor> {
+                         return {be.avgpool_backward(v[0], {2, 3, 6, 6}, pool_params(2, 2, 2, 2, 0, 0, false), K)};
+                       },
+                       err));
+    t.push_back(reject("adaptive_avgpool", "backward: gy(6,3,2,2) x(2,3,6,6)" + k, {in({6, 3, 2, 2})},
+                       [K](Backend& be, V v) -> std::vector<Tensor> {
+                         return {be.adaptive_avgpool_backward(v[0], {2, 3, 6, 6}, K)};
+                       },
+                       err));
+    t.push_back(reject("linear", "backward data: gy(6,4) x(2,5) w(4,5)" + k, {in({6, 4}), in({4, 5})},
+                       [K](Backend& be, V v) -> std::vector<Tensor> {
+                         return {be.linear_backward_data(v[0], v[1], {2, 5}, K)};
+                       },
+                       err));
+    t.push_back(reject("softmax_xent", "backward: g(3) logits(2,4)" + k, {in({2, 4}), labels_in(2, 4), in({3})},
+                       [K](Backend& be, V v) -> std::vector<Tensor> {
+                         Tensor probs;
+                         be.softmax_xent_forward(v[0], v[1], probs);
+                         return {be.softmax_xent_backward(v[2], probs, v[1], K)};
+                       },
+                       err));
+  }
 }
 
 void error_cases(std::vector<OpCase>& t) {
   using V = const std::vector<Tensor>&;
   t.push_back(reject("relu", "gy(3,2,4,4) y(2,3,4,4): same size, wrong shape", {in({3, 2, 4, 4}), in({2, 3, 4, 4})},
-                     [](Backend& be, V v) -> std::vector<Tensor> { return {be.relu_backward(v[0], v[1])}; }));
-  t.push_back(reject("relu", "gy(7) y(2): not whole copies", {in({7}), in({2})},
-                     [](Backend& be, V v) -> std::vector<Tensor> { return {be.relu_backward(v[0], v[1])}; }));
+                     [](Backend& be, V v) -> std::vector<Tensor> { return {be.relu_backward(v[0], v[1], 1)}; }));
+  t.push_back(reject("relu", "gy(7) y(2) K3: not whole copies", {in({7}), in({2})},
+                     [](Backend& be, V v) -> std::vector<Tensor> { return {be.relu_backward(v[0], v[1], 3)}; }));
   t.push_back(reject("mul_tiled", "g(3,2,4,4) m(2,3,4,4)", {in({3, 2, 4, 4}), in({2, 3, 4, 4})},
-                     [](Backend& be, V v) -> std::vector<Tensor> { return {be.mul_tiled(v[0], v[1])}; }));
+                     [](Backend& be, V v) -> std::vector<Tensor> { return {be.mul_tiled(v[0], v[1], 1)}; }));
   t.push_back(reject("batchnorm_train", "gy(6,2,4,4) xhat(2,3,4,4)",
                      {in({2, 3, 4, 4}), in({3}), in({3}), in({6, 2, 4, 4})},
                      [](Backend& be, V v) -> std::vector<Tensor> {
                        Tensor mean, var, invstd, xhat, gg, gb;
                        be.batchnorm_train_forward(v[0], v[1], v[2], 1e-5, mean, var, invstd, xhat);
-                       return {be.batchnorm_train_backward(v[3], xhat, v[1], invstd, gg, gb)};
+                       return {be.batchnorm_train_backward(v[3], xhat, v[1], invstd, 2, gg, gb)};
                      }));
   t.push_back(reject("maxpool", "gy(2,3,2,8) indices(2,3,4,4)", {in({2, 3, 8, 8}), in({2, 3, 2, 8})},
                      [](Backend& be, V v) -> std::vector<Tensor> {
                        Tensor idx;
                        be.maxpool_forward(v[0], pool_params(2, 2, 2, 2, 0, 0, false), idx);
-                       return {be.maxpool_backward(v[1], idx, {2, 3, 8, 8})};
+                       return {be.maxpool_backward(v[1], idx, {2, 3, 8, 8}, 1)};
                      }));
   t.push_back(reject("conv2d", "backward data: gy(2,4,4,4) for w(4,3,3,3) x(2,3,5,5)",
                      {in({2, 4, 4, 4}), in({4, 3, 3, 3})}, [](Backend& be, V v) -> std::vector<Tensor> {
-                       return {be.conv2d_backward_data(v[0], v[1], {2, 3, 5, 5}, Conv2dParams{})};
+                       return {be.conv2d_backward_data(v[0], v[1], {2, 3, 5, 5}, Conv2dParams{}, 1)};
                      }));
   t.push_back(reject("conv2d", "backward filter: gy(2,4,4,4) for x(2,3,5,5) w(4,3,3,3)",
                      {in({2, 3, 5, 5}), in({2, 4, 4, 4})}, [](Backend& be, V v) -> std::vector<Tensor> {
@@ -551,6 +615,7 @@ void error_cases(std::vector<OpCase>& t) {
                      [](Backend& be, V v) -> std::vector<Tensor> { return {be.add(v[0], v[1])}; }));
   t.push_back(reject("add", "a(2,3,4) b(3,2,4): same size, wrong shape", {in({2, 3, 4}), in({3, 2, 4})},
                      [](Backend& be, V v) -> std::vector<Tensor> { return {be.add(v[0], v[1])}; }));
+  k_error_cases(t);
 }
 
 }  // namespace

@@ -50,28 +50,28 @@ enum class Fault { ConvFilterScaled, ReluNaN, LinearThrows, MaxpoolIgnoresK };
 class FaultyBackend : public CpuBackend {
  public:
   explicit FaultyBackend(Fault f) : CpuBackend(), fault_(f) {}
-  Tensor conv2d_backward_filter(const Tensor& x, const Tensor& gy, const Shape& w_shape,
-                                const Conv2dParams& p) override {
-    Tensor gw = CpuBackend::conv2d_backward_filter(x, gy, w_shape, p);
+
+ protected:
+  Tensor do_conv2d_backward_filter(const Tensor& x, const Tensor& gy, const Shape& w_shape,
+                                   const Conv2dParams& p) override {
+    Tensor gw = CpuBackend::do_conv2d_backward_filter(x, gy, w_shape, p);
     return fault_ == Fault::ConvFilterScaled ? scale(gw, 1.05) : gw;
   }
-  Tensor relu_forward(const Tensor& x) override {
-    Tensor y = CpuBackend::relu_forward(x);
+  Tensor do_relu_forward(const Tensor& x) override {
+    Tensor y = CpuBackend::do_relu_forward(x);
     if (fault_ == Fault::ReluNaN) y.data<float>()[y.numel() / 2] = std::numeric_limits<float>::quiet_NaN();
     return y;
   }
-  Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) override {
+  Tensor do_linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) override {
     SV_CHECK(fault_ != Fault::LinearThrows, DeviceError, "cublasSgemm failed: CUBLAS_STATUS_EXECUTION_FAILED");
-    return CpuBackend::linear_forward(x, w, b);
+    return CpuBackend::do_linear_forward(x, w, b);
   }
-  Tensor maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape) override {
-    if (fault_ != Fault::MaxpoolIgnoresK) return CpuBackend::maxpool_backward(gy, indices, x_shape);
+  Tensor do_maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape, int64_t K) override {
+    if (fault_ != Fault::MaxpoolIgnoresK) return CpuBackend::do_maxpool_backward(gy, indices, x_shape, K);
     // Routes the second cotangent through the first one's gradient: a K-tiling bug.
     const int64_t half = gy.dim(0) / 2;
-    Shape one = x_shape;
-    one[0] /= 2;
-    Tensor g0 = CpuBackend::maxpool_backward(gy.slice0(0, half).clone(), indices, one);
-    Tensor out = zeros(x_shape, gy.dtype());
+    Tensor g0 = CpuBackend::do_maxpool_backward(gy.slice0(0, half).clone(), indices, x_shape, K / 2);
+    Tensor out = zeros(fold_k(x_shape, K), gy.dtype());
     Tensor lo = out.slice0(0, half), hi = out.slice0(half, 2 * half);
     copy_(lo, g0);
     copy_(hi, g0);

@@ -95,7 +95,7 @@ TEST(CudaConvAlgorithms, EveryAlgorithmTheSearchMayPickIsAccurate) {
     const Tensor x = randn(s.x, seed++, DType::F32), w = randn(s.w, seed++, DType::F32);
     const Shape ys = conv2d_out_shape(s.x, s.w, s.p);
     const Tensor gy = randn(ys, seed++, DType::F32);
-    const Tensor refs[] = {cpu->conv2d_forward(x, w, Tensor(), s.p), cpu->conv2d_backward_data(gy, w, s.x, s.p),
+    const Tensor refs[] = {cpu->conv2d_forward(x, w, Tensor(), s.p), cpu->conv2d_backward_data(gy, w, s.x, s.p, 1),
                            cpu->conv2d_backward_filter(x, gy, s.w, s.p)};
     const Tensor xd = gpu->upload(x), wd = gpu->upload(w), gyd = gpu->upload(gy);
     gpu->synchronize();

@@ -116,8 +116,8 @@ struct ConvCase {
 TEST_F(CudaOps, Conv2dPlanReusedSameBits) {
   const ConvCase c{{2, 16, 14, 14}, {32, 16, 3, 3}, conv_params(1, 1, 1, 1, 1, 1, 1), true, 5};
   Tensor gy = up(randf(fold_k(conv2d_out_shape(c.x, c.w, c.p), c.K), 7)), w = up(randf(c.w, 8));
-  expect_equal(gpu->conv2d_backward_data(gy, w, fold_k(c.x, c.K), c.p),
-               down(gpu->conv2d_backward_data(gy, w, fold_k(c.x, c.K), c.p)), "repeatable backward data");
+  expect_equal(gpu->conv2d_backward_data(gy, w, c.x, c.p, c.K),
+               down(gpu->conv2d_backward_data(gy, w, c.x, c.p, c.K)), "repeatable backward data");
 }
 
 // The shipped defaults (TF32 tensor cores, algorithms chosen by timing, nondeterministic
@@ -142,9 +142,8 @@ TEST_F(CudaOps, Conv2dDefaultOptionsAndHeuristics) {
       Tensor got = fast->conv2d_forward(fast->upload(x), fast->upload(w), c.bias ? fast->upload(b) : Tensor(), c.p);
       expect_close(got, y, "conv2d forward " + tag, 5e-3, 5e-3);
       Tensor gy = randf(fold_k(y.shape(), c.K), seed++);
-      const Shape xs = fold_k(c.x, c.K);
-      expect_close(fast->conv2d_backward_data(fast->upload(gy), fast->upload(w), xs, c.p),
-                   cpu->conv2d_backward_data(gy, w, xs, c.p), "conv2d backward data " + tag, 5e-3, 5e-3);
+      expect_close(fast->conv2d_backward_data(fast->upload(gy), fast->upload(w), c.x, c.p, c.K),
+                   cpu->conv2d_backward_data(gy, w, c.x, c.p, c.K), "conv2d backward data " + tag, 5e-3, 5e-3);
       Tensor gy1 = gy.slice0(0, c.x[0]);
       expect_close(fast->conv2d_backward_filter(fast->upload(x), fast->upload(gy1), c.w, c.p),
                    cpu->conv2d_backward_filter(x, gy1, c.w, c.p), "conv2d backward filter " + tag, 5e-3, 5e-3);
@@ -174,8 +173,8 @@ TEST_F(CudaOps, MisalignedViews) {
   cpu->axpy_(yh, b, -0.7);
   expect_close(y, yh, "axpy into a view");
   expect_close(gpu->relu_forward(view(a)), cpu->relu_forward(a), "relu on a view");
-  expect_close(gpu->mul_tiled(view(a), view(m)), cpu->mul_tiled(a, m), "mul_tiled on views");
-  expect_close(gpu->relu_backward(view(a), view(m)), cpu->relu_backward(a, m), "relu_backward on views");
+  expect_close(gpu->mul_tiled(view(a), view(m), 3), cpu->mul_tiled(a, m, 3), "mul_tiled on views");
+  expect_close(gpu->relu_backward(view(a), view(m), 3), cpu->relu_backward(a, m, 3), "relu_backward on views");
   std::vector<double> t{0.0, 0.3, 1.0};
   expect_close(gpu->interpolate(view(a), view(b), t), cpu->interpolate(a, b, t), "interpolate on views");
   Tensor ca = randf({5}, 953), cb = randf({5}, 954);
@@ -188,7 +187,7 @@ TEST_F(CudaOps, MisalignedViews) {
   Tensor cy = cpu->conv2d_forward(a, w, Tensor(), p);
   expect_close(gpu->conv2d_forward(view(a), up(w), Tensor(), p), cy, "conv2d forward on a view", 1e-4, 1e-4);
   Tensor gy = randf(cy.shape(), 956);
-  expect_close(gpu->conv2d_backward_data(view(gy), up(w), s, p), cpu->conv2d_backward_data(gy, w, s, p),
+  expect_close(gpu->conv2d_backward_data(view(gy), up(w), s, p, 1), cpu->conv2d_backward_data(gy, w, s, p, 1),
                "conv2d backward data on a view", 1e-4, 1e-4);
   expect_close(gpu->conv2d_backward_filter(view(a), view(gy), w.shape(), p),
                cpu->conv2d_backward_filter(a, gy, w.shape(), p), "conv2d backward filter on views", 1e-4, 1e-4);
@@ -196,7 +195,7 @@ TEST_F(CudaOps, MisalignedViews) {
   Tensor x2 = randf({3, 7}, 957), w2 = randf({5, 7}, 958), g2 = randf({3, 5}, 959);
   expect_close(gpu->linear_forward(view(x2), up(w2), Tensor()), cpu->linear_forward(x2, w2, Tensor()),
                "linear forward on a view");
-  expect_close(gpu->linear_backward_data(view(g2), up(w2)), cpu->linear_backward_data(g2, w2),
+  expect_close(gpu->linear_backward_data(view(g2), up(w2), x2.shape(), 1), cpu->linear_backward_data(g2, w2, x2.shape(), 1),
                "linear backward data on a view");
   expect_close(gpu->linear_backward_weight(view(x2), view(g2)), cpu->linear_backward_weight(x2, g2),
                "linear backward weight on views");
@@ -206,11 +205,11 @@ TEST_F(CudaOps, MisalignedViews) {
   Tensor py = cpu->maxpool_forward(a, pp, idx);
   expect_equal(gpu->maxpool_forward(view(a), pp, didx), py, "maxpool forward on a view");
   Tensor pg = randf(py.shape(), 960);  // (3, 5, 4, 5): 100 per image
-  expect_close(gpu->maxpool_backward(view(pg), didx, s), cpu->maxpool_backward(pg, idx, s),
+  expect_close(gpu->maxpool_backward(view(pg), didx, s, 1), cpu->maxpool_backward(pg, idx, s, 1),
                "maxpool backward on a view");
-  expect_close(gpu->avgpool_backward(view(pg), s, pp), cpu->avgpool_backward(pg, s, pp), "avgpool backward on a view");
+  expect_close(gpu->avgpool_backward(view(pg), s, pp, 1), cpu->avgpool_backward(pg, s, pp, 1), "avgpool backward on a view");
   Tensor ag = randf({3, 5, 2, 3}, 961);
-  expect_close(gpu->adaptive_avgpool_backward(view(ag), s), cpu->adaptive_avgpool_backward(ag, s),
+  expect_close(gpu->adaptive_avgpool_backward(view(ag), s, 1), cpu->adaptive_avgpool_backward(ag, s, 1),
                "adaptive avgpool backward on a view");
 }
 

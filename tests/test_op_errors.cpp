@@ -164,14 +164,40 @@ TEST(OpErrors, KernelsRejectGradientsThatAreNotWholeCopies) {
   for (bool reference : {true, false}) {
     auto be = make_cpu_backend(reference);
     Tensor y = randn({2, 3}, 4, DType::F32), g = randn({7, 2}, 5, DType::F32);
-    expect_error<ShapeError>([&] { be->relu_backward(g, y); }, {"relu backward", "(7, 2)", "(2, 3)"});
-    expect_error<ShapeError>([&] { be->mul_tiled(g, y); }, {"mul", "(7, 2)", "(2, 3)"});
+    expect_error<ShapeError>([&] { be->relu_backward(g, y, 3); }, {"relu backward", "(7, 2)", "(2, 3)"});
+    expect_error<ShapeError>([&] { be->mul_tiled(g, y, 3); }, {"mul", "(7, 2)", "(2, 3)"});
     Tensor x = randn({2, 3, 5, 5}, 6, DType::F32), w = randn({4, 3, 3, 3}, 7, DType::F32);
     expect_error<ShapeError>(
         [&] {
-          be->conv2d_backward_data(randn({2, 4, 4, 4}, 8, DType::F32), w, x.shape(), {});
+          be->conv2d_backward_data(randn({2, 4, 4, 4}, 8, DType::F32), w, x.shape(), {}, 1);
         },
         {"conv2d backward", "(2, 4, 4, 4)", "(2, 4, 3, 3)"});
+  }
+}
+
+// K is an argument: a gradient stacked another number of times, or of the same size but
+// another shape (the relu_backward(gy (3,2,4,4), y (2,3,4,4))), is an error naming
+// the op, K and both shapes.
+TEST(OpErrors, KStackedOperandsMustBeStackedExactlyK) {
+  for (bool reference : {true, false}) {
+    auto be = make_cpu_backend(reference);
+    const Tensor y = randn({2, 3, 4, 4}, 4, DType::F32);
+    expect_error<ShapeError>([&] { be->relu_backward(randn({3, 2, 4, 4}, 5, DType::F32), y, 1); },
+                             {"relu backward", "(3, 2, 4, 4)", "(2, 3, 4, 4)", "K = 1"});
+    const Tensor g3 = randn({6, 3, 4, 4}, 6, DType::F32);
+    expect_error<ShapeError>([&] { be->relu_backward(g3, y, 2); },
+                             {"relu backward", "(6, 3, 4, 4)", "(2, 3, 4, 4)", "K = 2"});
+    expect_error<ShapeError>([&] { be->mul_tiled(g3, y, 4); }, {"mul", "(6, 3, 4, 4)", "(2, 3, 4, 4)", "K = 4"});
+    expect_error<ValueError>([&] { be->relu_backward(g3, y, 0); }, {"relu backward", "K must be >= 1"});
+    Tensor idx;
+    be->maxpool_forward(y, pool_params(2, 2, 2, 2, 0, 0, false), idx);
+    expect_error<ShapeError>([&] { be->maxpool_backward(randn({6, 3, 2, 2}, 7, DType::F32), idx, y.shape(), 2); },
+                             {"maxpool2d backward", "(6, 3, 2, 2)", "(2, 3, 2, 2)", "K = 2"});
+    expect_error<ShapeError>(
+        [&] { be->linear_backward_data(randn({6, 4}, 8, DType::F32), randn({4, 5}, 9, DType::F32), {2, 5}, 2); },
+        {"linear backward data", "(6, 4)", "(2, 4)", "K = 2"});
+    expect_error<ShapeError>([&] { be->broadcast_blocks(randn({3}, 10, DType::F32), 4, 1.0, 2); },
+                             {"broadcast blocks", "(3,)", "(2)"});
   }
 }
 

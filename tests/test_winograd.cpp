@@ -184,7 +184,7 @@ TEST(Winograd, KStackedDataGradientThroughTheBackend) {
           fast::Parallel par{threads, 64, 256};
           par.winograd = winograd;
           CpuBackend be(par);
-          EXPECT_LE(scaled_error(be.conv2d_backward_data(gy, w, xk, p), ref, tolerance(dt), tolerance(dt)), 1.0)
+          EXPECT_LE(scaled_error(be.conv2d_backward_data(gy, w, c.x, p, c.K), ref, tolerance(dt), tolerance(dt)), 1.0)
               << "x " << shape_str(xk) << " O " << c.O << " pad " << c.pad << " " << dtype_name(dt) << " " << threads
               << " threads, winograd " << winograd;
         }

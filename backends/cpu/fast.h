@@ -27,11 +27,11 @@ Tensor linear_backward_weight(const Parallel& par, const Tensor& x, const Tensor
 
 // ---- elementwise (fast_elementwise.cpp)
 Tensor relu_forward(const Parallel& par, const Tensor& x);
-Tensor relu_backward(const Parallel& par, const Tensor& gy, const Tensor& y);
+Tensor relu_backward(const Parallel& par, const Tensor& gy, const Tensor& y, int64_t K);
 Tensor add(const Parallel& par, const Tensor& a, const Tensor& b);
 void axpy_(const Parallel& par, Tensor& y, const Tensor& x, double alpha);
 Tensor scale(const Parallel& par, const Tensor& x, double s);
-Tensor mul_tiled(const Parallel& par, const Tensor& g, const Tensor& m);
+Tensor mul_tiled(const Parallel& par, const Tensor& g, const Tensor& m, int64_t K);
 
 // ---- per channel (fast_norm.cpp)
 Tensor channel_sum(const Parallel& par, const Tensor& gy);
@@ -39,11 +39,12 @@ Tensor channel_affine(const Parallel& par, const Tensor& x, const Tensor& a, con
 Tensor batchnorm_train_forward(const Parallel& par, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                double eps, Tensor& mean, Tensor& var_unbiased, Tensor& invstd, Tensor& xhat);
 Tensor batchnorm_train_backward(const Parallel& par, const Tensor& gy, const Tensor& xhat, const Tensor& gamma,
-                                const Tensor& invstd, Tensor& ggamma, Tensor& gbeta);
+                                const Tensor& invstd, int64_t K, Tensor& ggamma, Tensor& gbeta);
 
 // ---- pooling (fast_pool.cpp): planes (n, c) split over threads
 Tensor maxpool_forward(const Parallel& par, const Tensor& x, const Pool2dParams& p, Tensor& indices);
-Tensor maxpool_backward(const Parallel& par, const Tensor& gy, const Tensor& indices, const Shape& x_shape);
+Tensor maxpool_backward(const Parallel& par, const Tensor& gy, const Tensor& indices, const Shape& x_shape,
+                        int64_t K);
 Tensor avgpool_forward(const Parallel& par, const Tensor& x, const Pool2dParams& p);
 Tensor avgpool_backward(const Parallel& par, const Tensor& gy, const Shape& x_shape, const Pool2dParams& p);
 Tensor adaptive_avgpool_forward(const Parallel& par, const Tensor& x, int out_h, int out_w);

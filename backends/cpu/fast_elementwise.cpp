@@ -48,8 +48,8 @@ Tensor relu_forward(const Parallel& par, const Tensor& x) {
   });
 }
 
-Tensor relu_backward(const Parallel& par, const Tensor& gy, const Tensor& y) {
-  ref::tiles(gy, y, "relu backward");
+Tensor relu_backward(const Parallel& par, const Tensor& gy, const Tensor& y, int64_t K) {
+  ref::check_tiled(gy, y, K, "relu backward");
   return dispatch_float(gy, "relu", [&](auto t) {
     using T = decltype(t);
     return tiled<T>(par, gy, y, [](T g, T v) { return relu_passes(v) ? g : T(0); });
@@ -90,8 +90,8 @@ Tensor scale(const Parallel& par, const Tensor& x, double s) {
   });
 }
 
-Tensor mul_tiled(const Parallel& par, const Tensor& g, const Tensor& m) {
-  ref::tiles(g, m, "mul");
+Tensor mul_tiled(const Parallel& par, const Tensor& g, const Tensor& m, int64_t K) {
+  ref::check_tiled(g, m, K, "mul");
   return dispatch_float(g, "mul", [&](auto t) {
     using T = decltype(t);
     return tiled<T>(par, g, m, [](T a, T b) { return a * b; });

@@ -96,8 +96,8 @@ Tensor batchnorm_train_forward(const Parallel& par, const Tensor& x, const Tenso
 }
 
 Tensor batchnorm_train_backward(const Parallel& par, const Tensor& gy, const Tensor& xhat, const Tensor& gamma,
-                                const Tensor& invstd, Tensor& ggamma, Tensor& gbeta) {
-  const int64_t K = ref::tiles(gy, xhat, "batchnorm2d backward");
+                                const Tensor& invstd, int64_t K, Tensor& ggamma, Tensor& gbeta) {
+  ref::check_tiled(gy, xhat, K, "batchnorm2d backward");
   const ChannelView v = channel_view(xhat, "batchnorm2d backward");
   return dispatch_float(gy, "batchnorm2d", [&](auto t) {
     using T = decltype(t);

@@ -68,8 +68,9 @@ Tensor maxpool_forward(const Parallel& par, const Tensor& x, const Pool2dParams&
   });
 }
 
-Tensor maxpool_backward(const Parallel& par, const Tensor& gy, const Tensor& indices, const Shape& x_shape) {
-  stacked_copies(gy.shape(), indices.shape(), "maxpool2d backward");
+Tensor maxpool_backward(const Parallel& par, const Tensor& gy, const Tensor& indices, const Shape& x_shape,
+                        int64_t K) {
+  check_stacked(gy.shape(), indices.shape(), K, "maxpool2d backward");
   return dispatch_float(gy, "maxpool2d", [&](auto t) {
     using T = decltype(t);
     Tensor gx = par.zeros(x_shape, gy.dtype());

@@ -176,7 +176,7 @@ void add_channel_bias_(CudaBackend& be, Tensor& y, const Tensor& b, bool relu) {
   if (b.defined() || relu) launch_affine(be, y, nullptr, b.defined() ? fptr(b) : nullptr, y, relu);
 }
 
-Tensor CudaBackend::channel_affine(const Tensor& x, const Tensor& a, const Tensor& b) {
+Tensor CudaBackend::do_channel_affine(const Tensor& x, const Tensor& a, const Tensor& b) {
   check_cuda_f32(x, "channel_affine", "input");
   ChannelView v = channel_view(x, "channel_affine");
   check_per_channel(*this, a, v.C, "channel_affine", "scale");
@@ -186,7 +186,7 @@ Tensor CudaBackend::channel_affine(const Tensor& x, const Tensor& a, const Tenso
   return y;
 }
 
-Tensor CudaBackend::batchnorm_train_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
+Tensor CudaBackend::do_batchnorm_train_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
                                             Tensor& mean, Tensor& var_unbiased, Tensor& invstd, Tensor& xhat) {
   check_cuda_f32(x, "batchnorm2d", "input");
   ChannelView v = channel_view(x, "batchnorm2d");
@@ -212,11 +212,11 @@ Tensor CudaBackend::batchnorm_train_forward(const Tensor& x, const Tensor& gamma
   return y;
 }
 
-Tensor CudaBackend::batchnorm_train_backward(const Tensor& gy, const Tensor& xhat, const Tensor& gamma,
-                                             const Tensor& invstd, Tensor& ggamma, Tensor& gbeta) {
+Tensor CudaBackend::do_batchnorm_train_backward(const Tensor& gy, const Tensor& xhat, const Tensor& gamma,
+                                                const Tensor& invstd, int64_t K, Tensor& ggamma, Tensor& gbeta) {
   check_cuda_f32(gy, "batchnorm2d backward", "gradient");
   check_cuda_f32(xhat, "batchnorm2d backward", "xhat");
-  const int64_t K = tiles_of(gy, xhat, "batchnorm2d backward");
+  check_stacked(gy.shape(), xhat.shape(), K, "batchnorm2d backward");
   ChannelView v = channel_view(xhat, "batchnorm2d backward");
   check_per_channel(*this, gamma, v.C, "batchnorm2d backward", "weight");
   check_per_channel(*this, invstd, v.C, "batchnorm2d backward", "invstd");

@@ -274,7 +274,7 @@ Tensor aligned_operand(CudaBackend& be, const Tensor& t) {
 }
 }  // namespace
 
-Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& b, const Conv2dParams& p) {
+Tensor CudaBackend::do_conv2d_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& b, const Conv2dParams& p) {
   check_conv_operand(*this, x_in, "conv2d", "input");
   check_conv_operand(*this, w_in, "conv2d", "weight");
   const Shape ys = conv2d_out_shape(x_in.shape(), w_in.shape(), p);
@@ -299,7 +299,7 @@ Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const
   return y;
 }
 
-Tensor CudaBackend::conv2d_relu_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& b,
+Tensor CudaBackend::do_conv2d_relu_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& b,
                                         const Conv2dParams& p) {
   check_conv_operand(*this, x_in, "conv2d", "input");
   check_conv_operand(*this, w_in, "conv2d", "weight");
@@ -338,8 +338,9 @@ Tensor CudaBackend::conv2d_relu_forward(const Tensor& x_in, const Tensor& w_in, 
   return y;
 }
 
-Tensor CudaBackend::conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in, const Shape& x_shape,
-                                         const Conv2dParams& p) {
+Tensor CudaBackend::do_conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in, const Shape& x_in,
+                                            const Conv2dParams& p, int64_t K) {
+  const Shape x_shape = fold_k(x_in, K);  // the gradient's
   check_conv_operand(*this, gy_in, "conv2d backward", "gradient");
   check_conv_operand(*this, w_in, "conv2d backward", "weight");
   const Shape ys = conv2d_grad_shape(gy_in.shape(), x_shape, w_in.shape(), p);
@@ -362,7 +363,7 @@ Tensor CudaBackend::conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in
   return gx;
 }
 
-Tensor CudaBackend::conv2d_backward_filter(const Tensor& x_in, const Tensor& gy_in, const Shape& w_shape,
+Tensor CudaBackend::do_conv2d_backward_filter(const Tensor& x_in, const Tensor& gy_in, const Shape& w_shape,
                                            const Conv2dParams& p) {
   check_conv_operand(*this, x_in, "conv2d backward", "input");
   check_conv_operand(*this, gy_in, "conv2d backward", "gradient");

@@ -98,10 +98,6 @@ void cuda_release_cached_memory(Backend& be) {
 
 namespace cuda {
 
-int64_t tiles_of(const Tensor& g, const Tensor& m, const char* op) {
-  return stacked_copies(g.shape(), m.shape(), op);
-}
-
 float* fptr(const Tensor& t) { return t.defined() ? static_cast<float*>(t.raw()) : nullptr; }
 const int32_t* iptr(const Tensor& t) { return static_cast<const int32_t*>(t.raw()); }
 
@@ -140,6 +136,16 @@ CudaBackend::CudaBackend(int device, const CudaOptions& options)
 CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_.get());  // never throws; tensors may outlive the stream
   cudaGetLastError();
+}
+
+bool CudaBackend::supports_op(Op op) const {
+  return op_in(op, {Op::Add, Op::Axpy, Op::Scale, Op::MulTiled, Op::Interpolate, Op::SumAll, Op::SumBlocks,
+                    Op::BroadcastBlocks, Op::Conv2dForward, Op::Conv2dReluForward, Op::Conv2dBackwardData,
+                    Op::Conv2dBackwardFilter, Op::ChannelSum, Op::ChannelAffine, Op::BatchnormTrainForward,
+                    Op::BatchnormTrainBackward, Op::ReluForward, Op::AddRelu, Op::ReluBackward, Op::MaxpoolForward,
+                    Op::MaxpoolBackward, Op::AvgpoolForward, Op::AvgpoolBackward, Op::AdaptiveAvgpoolForward,
+                    Op::AdaptiveAvgpoolBackward, Op::LinearForward, Op::LinearBackwardData, Op::LinearBackwardWeight,
+                    Op::SoftmaxXentForward, Op::SoftmaxXentBackward});
 }
 
 std::string CudaBackend::name() const {

@@ -64,49 +64,9 @@ class CudaBackend final : public Backend {
   void copy_(Tensor& dst, const Tensor& src) override;
   void synchronize() override;
 
-  Tensor add(const Tensor& a, const Tensor& b) override;
-  void axpy_(Tensor& y, const Tensor& x, double alpha) override;
-  Tensor scale(const Tensor& x, double s) override;
-  Tensor mul_tiled(const Tensor& g, const Tensor& m) override;
-  Tensor interpolate(const Tensor& x0, const Tensor& x1, const std::vector<double>& t) override;
-  Tensor sum_all(const Tensor& x) override;
-  Tensor sum_blocks(const Tensor& x, int64_t K) override;
-  Tensor broadcast_blocks(const Tensor& g, int64_t M, double s) override;
-
-  Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) override;
-  // One cuDNN call where cuDNN fuses it (CudaOptions::fused_conv), else cuDNN's convolution,
-  // then the bias and the ReLU in one pass of our own over y.
-  Tensor conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) override;
-  Tensor conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_shape,
-                              const Conv2dParams& p) override;
-  Tensor conv2d_backward_filter(const Tensor& x, const Tensor& gy, const Shape& w_shape,
-                                const Conv2dParams& p) override;
-  Tensor channel_sum(const Tensor& gy) override;
-
-  Tensor channel_affine(const Tensor& x, const Tensor& a, const Tensor& b) override;
-  Tensor batchnorm_train_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& mean,
-                                 Tensor& var_unbiased, Tensor& invstd, Tensor& xhat) override;
-  Tensor batchnorm_train_backward(const Tensor& gy, const Tensor& xhat, const Tensor& gamma, const Tensor& invstd,
-                                  Tensor& ggamma, Tensor& gbeta) override;
-
-  Tensor relu_forward(const Tensor& x) override;
-  Tensor relu_backward(const Tensor& gy, const Tensor& y) override;
-  Tensor add_relu(const Tensor& a, const Tensor& b) override;
-  void add_relu_(Tensor& a, const Tensor& b) override;
-
-  Tensor maxpool_forward(const Tensor& x, const Pool2dParams& p, Tensor& indices) override;
-  Tensor maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape) override;
-  Tensor avgpool_forward(const Tensor& x, const Pool2dParams& p) override;
-  Tensor avgpool_backward(const Tensor& gy, const Shape& x_shape, const Pool2dParams& p) override;
-  Tensor adaptive_avgpool_forward(const Tensor& x, int out_h, int out_w) override;
-  Tensor adaptive_avgpool_backward(const Tensor& gy, const Shape& x_shape) override;
-
-  Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) override;
-  Tensor linear_backward_data(const Tensor& gy, const Tensor& w) override;
-  Tensor linear_backward_weight(const Tensor& x, const Tensor& gy) override;
-
-  Tensor softmax_xent_forward(const Tensor& logits, const Tensor& labels, Tensor& probs) override;
-  Tensor softmax_xent_backward(const Tensor& g, const Tensor& probs, const Tensor& labels) override;
+  // Every op of the table (autodiff/op.h) as of this writing has a kernel here; an op added
+  // later runs on the fallback until it gets one (cuda_backend.cpp).
+  bool supports_op(Op op) const override;
 
   // ---- for the op files
   // Argument checks (ShapeError naming the op and the argument): defined, device memory of
@@ -129,6 +89,52 @@ class CudaBackend final : public Backend {
   std::shared_ptr<void> workspace(size_t bytes);
   size_t workspace_size() const { return workspace_size_; }  // the largest request so far
   CachingAllocator& allocator() { return *alloc_; }
+
+ protected:
+  Tensor do_add(const Tensor& a, const Tensor& b) override;
+  void do_axpy_(Tensor& y, const Tensor& x, double alpha) override;
+  Tensor do_scale(const Tensor& x, double s) override;
+  Tensor do_mul_tiled(const Tensor& g, const Tensor& m, int64_t K) override;
+  Tensor do_interpolate(const Tensor& x0, const Tensor& x1, const std::vector<double>& t) override;
+  Tensor do_sum_all(const Tensor& x) override;
+  Tensor do_sum_blocks(const Tensor& x, int64_t K) override;
+  Tensor do_broadcast_blocks(const Tensor& g, int64_t M, double s, int64_t K) override;
+
+  Tensor do_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) override;
+  // One cuDNN call where cuDNN fuses it (CudaOptions::fused_conv), else cuDNN's convolution,
+  // then the bias and the ReLU in one pass of our own over y.
+  Tensor do_conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) override;
+  Tensor do_conv2d_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_shape,
+                                 const Conv2dParams& p, int64_t K) override;
+  Tensor do_conv2d_backward_filter(const Tensor& x, const Tensor& gy, const Shape& w_shape,
+                                const Conv2dParams& p) override;
+  Tensor do_channel_sum(const Tensor& gy) override;
+
+  Tensor do_channel_affine(const Tensor& x, const Tensor& a, const Tensor& b) override;
+  Tensor do_batchnorm_train_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& mean,
+                                 Tensor& var_unbiased, Tensor& invstd, Tensor& xhat) override;
+  Tensor do_batchnorm_train_backward(const Tensor& gy, const Tensor& xhat, const Tensor& gamma, const Tensor& invstd,
+                                     int64_t K, Tensor& ggamma, Tensor& gbeta) override;
+
+  Tensor do_relu_forward(const Tensor& x) override;
+  Tensor do_relu_backward(const Tensor& gy, const Tensor& y, int64_t K) override;
+  Tensor do_add_relu(const Tensor& a, const Tensor& b) override;
+  void do_add_relu_(Tensor& a, const Tensor& b) override;
+
+  Tensor do_maxpool_forward(const Tensor& x, const Pool2dParams& p, Tensor& indices) override;
+  Tensor do_maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape, int64_t K) override;
+  Tensor do_avgpool_forward(const Tensor& x, const Pool2dParams& p) override;
+  Tensor do_avgpool_backward(const Tensor& gy, const Shape& x_shape, const Pool2dParams& p, int64_t K) override;
+  Tensor do_adaptive_avgpool_forward(const Tensor& x, int out_h, int out_w) override;
+  Tensor do_adaptive_avgpool_backward(const Tensor& gy, const Shape& x_shape, int64_t K) override;
+
+  Tensor do_linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) override;
+  Tensor do_linear_backward_data(const Tensor& gy, const Tensor& w, const Shape& x_shape, int64_t K) override;
+  Tensor do_linear_backward_weight(const Tensor& x, const Tensor& gy) override;
+
+  Tensor do_softmax_xent_forward(const Tensor& logits, const Tensor& labels, Tensor& probs) override;
+  Tensor do_softmax_xent_backward(const Tensor& g, const Tensor& probs, const Tensor& labels, int64_t K) override;
+
 
  private:
   // A copy of another CUDA backend's tensor (any device), after all devices' work.
@@ -154,8 +160,6 @@ class CudaBackend final : public Backend {
 };
 
 // ---- shared by the op files
-// K = g.numel() / m.numel() for a K-stacked gradient g over a saved tensor m (backend.h).
-int64_t tiles_of(const Tensor& g, const Tensor& m, const char* op);
 // y[n, c, ...] += b[c] in place, y (N,C,H,W) or (N,C): the bias of conv2d and linear;
 // with relu, y = max(y + b[c], 0) (b may be undefined then).
 void add_channel_bias_(CudaBackend& be, Tensor& y, const Tensor& b, bool relu = false);

@@ -29,7 +29,7 @@ int as_int(int64_t v, const char* op) {
 int64_t rows_per_gemm(const CudaOptions& o, int64_t N) { return o.deterministic ? kInvariantRows : N; }
 }  // namespace
 
-Tensor CudaBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) {
+Tensor CudaBackend::do_linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) {
   check_cuda_f32(x, "linear", "input");
   check_cuda_f32(w, "linear", "weight");
   check_ndim(x, 2, "linear", "input");
@@ -56,7 +56,7 @@ Tensor CudaBackend::linear_forward(const Tensor& x, const Tensor& w, const Tenso
   return y;
 }
 
-Tensor CudaBackend::linear_backward_data(const Tensor& gy, const Tensor& w) {
+Tensor CudaBackend::do_linear_backward_data(const Tensor& gy, const Tensor& w, const Shape&, int64_t) {
   check_cuda_f32(gy, "linear backward", "gradient");
   check_cuda_f32(w, "linear backward", "weight");
   check_ndim(gy, 2, "linear backward", "gradient");
@@ -82,7 +82,7 @@ Tensor CudaBackend::linear_backward_data(const Tensor& gy, const Tensor& w) {
   return gx;
 }
 
-Tensor CudaBackend::linear_backward_weight(const Tensor& x, const Tensor& gy) {
+Tensor CudaBackend::do_linear_backward_weight(const Tensor& x, const Tensor& gy) {
   check_cuda_f32(x, "linear backward", "input");
   check_cuda_f32(gy, "linear backward", "gradient");
   check_ndim(x, 2, "linear backward", "input");

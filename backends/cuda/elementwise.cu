@@ -123,7 +123,7 @@ void unary(CudaBackend& be, const Tensor& a, Tensor& y, Op op) {
 
 }  // namespace
 
-Tensor CudaBackend::add(const Tensor& a, const Tensor& b) {
+Tensor CudaBackend::do_add(const Tensor& a, const Tensor& b) {
   check_cuda_f32(a, "add", "a");
   check_cuda_f32(b, "add", "b");
   check_same_shape(a, b, "add");
@@ -132,30 +132,30 @@ Tensor CudaBackend::add(const Tensor& a, const Tensor& b) {
   return y;
 }
 
-void CudaBackend::axpy_(Tensor& y, const Tensor& x, double alpha) {
+void CudaBackend::do_axpy_(Tensor& y, const Tensor& x, double alpha) {
   check_cuda_f32(y, "axpy", "y");
   check_cuda_f32(x, "axpy", "x");
   SV_CHECK(y.numel() == x.numel(), ShapeError, "axpy: " + shape_str(y.shape()) + " vs " + shape_str(x.shape()));
   binary(*this, y, x, y, AxpyOp{static_cast<float>(alpha)});
 }
 
-Tensor CudaBackend::scale(const Tensor& x, double s) {
+Tensor CudaBackend::do_scale(const Tensor& x, double s) {
   check_cuda_f32(x, "scale", "x");
   Tensor y = empty(x.shape(), DType::F32);
   unary(*this, x, y, ScaleOp{static_cast<float>(s)});
   return y;
 }
 
-Tensor CudaBackend::mul_tiled(const Tensor& g, const Tensor& m) {
+Tensor CudaBackend::do_mul_tiled(const Tensor& g, const Tensor& m, int64_t K) {
   check_cuda_f32(g, "mul", "gradient");
   check_cuda_f32(m, "mul", "factor");
-  tiles_of(g, m, "mul");
+  check_stacked(g.shape(), m.shape(), K, "mul");
   Tensor y = empty(g.shape(), DType::F32);
   binary(*this, g, m, y, MulOp{});
   return y;
 }
 
-Tensor CudaBackend::interpolate(const Tensor& x0, const Tensor& x1, const std::vector<double>& t) {
+Tensor CudaBackend::do_interpolate(const Tensor& x0, const Tensor& x1, const std::vector<double>& t) {
   check_cuda_f32(x0, "interpolate", "x0");
   check_cuda_f32(x1, "interpolate", "x1");
   check_same_shape(x0, x1, "interpolate");
@@ -171,14 +171,14 @@ Tensor CudaBackend::interpolate(const Tensor& x0, const Tensor& x1, const std::v
   return y;
 }
 
-Tensor CudaBackend::relu_forward(const Tensor& x) {
+Tensor CudaBackend::do_relu_forward(const Tensor& x) {
   check_cuda_f32(x, "relu", "input");
   Tensor y = empty(x.shape(), DType::F32);
   unary(*this, x, y, ReluOp{});
   return y;
 }
 
-Tensor CudaBackend::add_relu(const Tensor& a, const Tensor& b) {
+Tensor CudaBackend::do_add_relu(const Tensor& a, const Tensor& b) {
   check_cuda_f32(a, "add_relu", "a");
   check_cuda_f32(b, "add_relu", "b");
   check_same_shape(a, b, "add_relu");
@@ -187,17 +187,17 @@ Tensor CudaBackend::add_relu(const Tensor& a, const Tensor& b) {
   return y;
 }
 
-void CudaBackend::add_relu_(Tensor& a, const Tensor& b) {
+void CudaBackend::do_add_relu_(Tensor& a, const Tensor& b) {
   check_cuda_f32(a, "add_relu", "a");
   check_cuda_f32(b, "add_relu", "b");
   check_same_shape(a, b, "add_relu");
   binary(*this, a, b, a, AddReluOp{});
 }
 
-Tensor CudaBackend::relu_backward(const Tensor& gy, const Tensor& y) {
+Tensor CudaBackend::do_relu_backward(const Tensor& gy, const Tensor& y, int64_t K) {
   check_cuda_f32(gy, "relu backward", "gradient");
   check_cuda_f32(y, "relu backward", "output");
-  tiles_of(gy, y, "relu backward");
+  check_stacked(gy.shape(), y.shape(), K, "relu backward");
   Tensor gx = empty(gy.shape(), DType::F32);
   binary(*this, gy, y, gx, ReluMaskOp{});
   return gx;

@@ -185,7 +185,7 @@ __global__ void adaptive_backward_kernel(const float* gy, int64_t planes, int64_
 
 }  // namespace
 
-Tensor CudaBackend::maxpool_forward(const Tensor& x, const Pool2dParams& p, Tensor& indices) {
+Tensor CudaBackend::do_maxpool_forward(const Tensor& x, const Pool2dParams& p, Tensor& indices) {
   check_cuda_f32(x, "maxpool2d", "input");
   Shape ys = pool2d_out_shape(x.shape(), p, "maxpool2d");
   SV_CHECK(x.dim(2) * x.dim(3) <= INT32_MAX, ShapeError, "maxpool2d: plane too large for int32 indices");
@@ -198,12 +198,13 @@ Tensor CudaBackend::maxpool_forward(const Tensor& x, const Pool2dParams& p, Tens
   return y;
 }
 
-Tensor CudaBackend::maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape) {
+Tensor CudaBackend::do_maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_in, int64_t K) {
+  const Shape x_shape = fold_k(x_in, K);  // the gradient's
   check_cuda_f32(gy, "maxpool2d backward", "gradient");
   check_cuda_i32(indices, "maxpool2d backward", "indices");
   SV_CHECK(gy.ndim() == 4 && indices.ndim() == 4 && x_shape.size() == 4, ShapeError,
            "maxpool2d backward: expected 4-d gradient, indices and input shape");
-  stacked_copies(gy.shape(), indices.shape(), "maxpool2d backward");
+  check_stacked(gy.shape(), indices.shape(), K, "maxpool2d backward");
   SV_CHECK(x_shape[0] == gy.dim(0) && x_shape[1] == gy.dim(1), ShapeError,
            "maxpool2d backward: gradient " + shape_str(gy.shape()) + " does not match input " + shape_str(x_shape));
   Tensor gx = empty(x_shape, DType::F32);
@@ -217,7 +218,7 @@ Tensor CudaBackend::maxpool_backward(const Tensor& gy, const Tensor& indices, co
   return gx;
 }
 
-Tensor CudaBackend::avgpool_forward(const Tensor& x, const Pool2dParams& p) {
+Tensor CudaBackend::do_avgpool_forward(const Tensor& x, const Pool2dParams& p) {
   check_cuda_f32(x, "avgpool2d", "input");
   Shape ys = pool2d_out_shape(x.shape(), p, "avgpool2d");
   Tensor y = empty(ys, DType::F32);
@@ -228,8 +229,9 @@ Tensor CudaBackend::avgpool_forward(const Tensor& x, const Pool2dParams& p) {
   return y;
 }
 
-Tensor CudaBackend::avgpool_backward(const Tensor& gy, const Shape& x_shape, const Pool2dParams& p) {
+Tensor CudaBackend::do_avgpool_backward(const Tensor& gy, const Shape& x_in, const Pool2dParams& p, int64_t K) {
   check_cuda_f32(gy, "avgpool2d backward", "gradient");
+  const Shape x_shape = fold_k(x_in, K);  // the gradient's
   Shape ys = pool2d_out_shape(x_shape, p, "avgpool2d");
   SV_CHECK(gy.shape() == ys, ShapeError,
            "avgpool2d backward: gradient " + shape_str(gy.shape()) + " does not match output " + shape_str(ys));
@@ -241,7 +243,7 @@ Tensor CudaBackend::avgpool_backward(const Tensor& gy, const Shape& x_shape, con
   return gx;
 }
 
-Tensor CudaBackend::adaptive_avgpool_forward(const Tensor& x, int out_h, int out_w) {
+Tensor CudaBackend::do_adaptive_avgpool_forward(const Tensor& x, int out_h, int out_w) {
   check_cuda_f32(x, "adaptive_avgpool2d", "input");
   check_ndim(x, 4, "adaptive_avgpool2d", "input");
   SV_CHECK(out_h > 0 && out_w > 0 && x.dim(2) > 0 && x.dim(3) > 0, ShapeError,
@@ -255,7 +257,8 @@ Tensor CudaBackend::adaptive_avgpool_forward(const Tensor& x, int out_h, int out
   return y;
 }
 
-Tensor CudaBackend::adaptive_avgpool_backward(const Tensor& gy, const Shape& x_shape) {
+Tensor CudaBackend::do_adaptive_avgpool_backward(const Tensor& gy, const Shape& x_in, int64_t K) {
+  const Shape x_shape = fold_k(x_in, K);  // the gradient's
   check_cuda_f32(gy, "adaptive_avgpool2d backward", "gradient");
   check_ndim(gy, 4, "adaptive_avgpool2d backward", "gradient");
   SV_CHECK(x_shape.size() == 4 && gy.dim(0) == x_shape[0] && gy.dim(1) == x_shape[1], ShapeError,

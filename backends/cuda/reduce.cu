@@ -27,7 +27,7 @@ __global__ void broadcast_blocks_kernel(const float* g, int64_t M, int64_t n, do
 }
 }  // namespace
 
-Tensor CudaBackend::sum_blocks(const Tensor& x, int64_t K) {
+Tensor CudaBackend::do_sum_blocks(const Tensor& x, int64_t K) {
   check_cuda_f32(x, "sum_blocks", "input");
   SV_CHECK(K > 0 && x.numel() % K == 0, ShapeError,
            "sum_blocks: " + shape_str(x.shape()) + " is not " + std::to_string(K) + " equal blocks");
@@ -36,12 +36,13 @@ Tensor CudaBackend::sum_blocks(const Tensor& x, int64_t K) {
   return y;
 }
 
-Tensor CudaBackend::sum_all(const Tensor& x) { return sum_blocks(x, 1).reshape({}); }
+Tensor CudaBackend::do_sum_all(const Tensor& x) { return do_sum_blocks(x.reshape({x.numel()}), 1).reshape({}); }
 
-Tensor CudaBackend::broadcast_blocks(const Tensor& g, int64_t M, double s) {
+Tensor CudaBackend::do_broadcast_blocks(const Tensor& g, int64_t M, double s, int64_t K) {
   check_cuda_f32(g, "broadcast_blocks", "input");
-  SV_CHECK(M >= 0, ShapeError, "broadcast_blocks: negative block size " + std::to_string(M));
-  const int64_t K = g.numel();
+  SV_CHECK(M >= 0 && g.numel() == K, ShapeError,
+           "broadcast_blocks: " + shape_str(g.shape()) + " is not one value for each of K = " + std::to_string(K) +
+               " blocks of " + std::to_string(M));
   Tensor y = empty({K * M}, DType::F32);
   if (K * M == 0) return y;
   broadcast_blocks_kernel<<<grid_for(K * M, kThreads), kThreads, 0, stream()>>>(fptr(g), M, K * M, s, fptr(y));
@@ -49,7 +50,7 @@ Tensor CudaBackend::broadcast_blocks(const Tensor& g, int64_t M, double s) {
   return y;
 }
 
-Tensor CudaBackend::channel_sum(const Tensor& gy) {
+Tensor CudaBackend::do_channel_sum(const Tensor& gy) {
   check_cuda_f32(gy, "channel_sum", "input");
   SV_CHECK(gy.ndim() == 4 || gy.ndim() == 2, ShapeError,
            "channel_sum: expected (N,C,H,W) or (N,C), got " + shape_str(gy.shape()));

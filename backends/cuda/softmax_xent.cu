@@ -46,7 +46,7 @@ __global__ void softmax_xent_backward_kernel(const float* g, const float* probs,
 
 }  // namespace
 
-Tensor CudaBackend::softmax_xent_forward(const Tensor& logits, const Tensor& labels, Tensor& probs) {
+Tensor CudaBackend::do_softmax_xent_forward(const Tensor& logits, const Tensor& labels, Tensor& probs) {
   check_cuda_f32(logits, "cross_entropy", "logits");
   check_cuda_i32(labels, "cross_entropy", "labels");
   check_ndim(logits, 2, "cross_entropy", "logits");
@@ -66,12 +66,15 @@ Tensor CudaBackend::softmax_xent_forward(const Tensor& logits, const Tensor& lab
   return loss;
 }
 
-Tensor CudaBackend::softmax_xent_backward(const Tensor& g, const Tensor& probs, const Tensor& labels) {
+Tensor CudaBackend::do_softmax_xent_backward(const Tensor& g, const Tensor& probs, const Tensor& labels,
+                                             int64_t K) {
   check_cuda_f32(g, "cross_entropy backward", "upstream gradient");
   check_cuda_f32(probs, "cross_entropy backward", "probs");
   check_cuda_i32(labels, "cross_entropy backward", "labels");
   check_ndim(probs, 2, "cross_entropy backward", "probs");
-  const int64_t K = g.numel(), N = probs.dim(0), C = probs.dim(1);
+  SV_CHECK(g.numel() == K, ShapeError, "cross_entropy backward: upstream gradient " + shape_str(g.shape()) +
+                                             " is not one value for each of K = " + std::to_string(K) + " blocks");
+  const int64_t N = probs.dim(0), C = probs.dim(1);
   SV_CHECK(labels.numel() == N, ShapeError, "cross_entropy backward: labels do not match probs");
   Tensor out = empty({K * N, C}, DType::F32);
   if (out.numel() == 0) return out;

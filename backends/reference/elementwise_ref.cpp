@@ -1,5 +1,6 @@
 // Reference elementwise kernels and reductions.
 #include <cmath>
+#include <cstring>
 
 #include "autodiff/dispatch.h"
 #include "backends/reference/reference.h"
@@ -7,9 +8,24 @@
 
 namespace sv::ref {
 
-int64_t tiles(const Tensor& g, const Tensor& m, const char* op) {
+Tensor host_share(const Tensor& t, const char* op) {
+  SV_CHECK(!t.defined() || t.is_cpu(), ShapeError,
+           std::string(op) + ": a " + t.describe() + " tensor was given to a cpu backend (download it first)");
+  return t;
+}
+
+void host_copy(Tensor& dst, const Tensor& src) {
+  host_share(dst, "copy");
+  host_share(src, "copy");
+  SV_CHECK(dst.numel() == src.numel() && dst.dtype() == src.dtype(), ShapeError,
+           "copy: " + shape_str(src.shape()) + " " + dtype_name(src.dtype()) + " into " + shape_str(dst.shape()) + " " +
+               dtype_name(dst.dtype()));
+  std::memmove(dst.raw(), src.raw(), src.nbytes());
+}
+
+void check_tiled(const Tensor& g, const Tensor& m, int64_t K, const char* op) {
   check_same_dtype_device(g, m, op);
-  return stacked_copies(g.shape(), m.shape(), op);
+  check_stacked(g.shape(), m.shape(), K, op);
 }
 
 namespace {
@@ -32,9 +48,9 @@ Tensor relu_forward(const Tensor& x) {
   });
 }
 
-Tensor relu_backward(const Tensor& gy, const Tensor& y) {
+Tensor relu_backward(const Tensor& gy, const Tensor& y, int64_t K) {
   const int64_t per = y.numel();
-  tiles(gy, y, "relu backward");
+  check_tiled(gy, y, K, "relu backward");
   return dispatch_float(gy, "relu", [&](auto t) {
     using T = decltype(t);
     const T *G = gy.data<T>(), *Y = y.data<T>();
@@ -74,9 +90,9 @@ Tensor scale(const Tensor& x, double s) {
   });
 }
 
-Tensor mul_tiled(const Tensor& g, const Tensor& m) {
+Tensor mul_tiled(const Tensor& g, const Tensor& m, int64_t K) {
   const int64_t per = m.numel();
-  tiles(g, m, "mul");
+  check_tiled(g, m, K, "mul");
   return dispatch_float(g, "mul", [&](auto t) {
     using T = decltype(t);
     const T *G = g.data<T>(), *Mv = m.data<T>();

@@ -80,8 +80,8 @@ Tensor batchnorm_train_forward(const Tensor& x, const Tensor& gamma, const Tenso
 }
 
 Tensor batchnorm_train_backward(const Tensor& gy, const Tensor& xhat, const Tensor& gamma, const Tensor& invstd,
-                                Tensor& ggamma, Tensor& gbeta) {
-  const int64_t K = tiles(gy, xhat, "batchnorm2d backward");
+                                int64_t K, Tensor& ggamma, Tensor& gbeta) {
+  check_tiled(gy, xhat, K, "batchnorm2d backward");
   ChannelView v = channel_view(xhat, "batchnorm2d backward");
   return dispatch_float(gy, "batchnorm2d", [&](auto t) {
     using T = decltype(t);

@@ -40,9 +40,9 @@ Tensor maxpool_forward(const Tensor& x, const Pool2dParams& p, Tensor& indices) 
   });
 }
 
-Tensor maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape) {
-  // indices are int32: a shape check only (tiles() would also compare dtypes)
-  stacked_copies(gy.shape(), indices.shape(), "maxpool2d backward");
+Tensor maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape, int64_t K) {
+  // indices are int32: a shape check only (check_tiled would also compare dtypes)
+  check_stacked(gy.shape(), indices.shape(), K, "maxpool2d backward");
   return dispatch_float(gy, "maxpool2d", [&](auto t) {
     using T = decltype(t);
     Tensor gx = Tensor::zeros(x_shape, gy.dtype());

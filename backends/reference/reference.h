@@ -19,7 +19,8 @@ Tensor linear_backward_data(const Tensor& gy, const Tensor& w);
 Tensor linear_backward_weight(const Tensor& x, const Tensor& gy);
 
 Tensor maxpool_forward(const Tensor& x, const Pool2dParams& p, Tensor& indices);
-Tensor maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape);
+// x_shape: the gradient's, (K*N,C,H,W); indices (N,C,Ho,Wo) apply to each of the K blocks
+Tensor maxpool_backward(const Tensor& gy, const Tensor& indices, const Shape& x_shape, int64_t K);
 Tensor avgpool_forward(const Tensor& x, const Pool2dParams& p);
 Tensor avgpool_backward(const Tensor& gy, const Shape& x_shape, const Pool2dParams& p);
 Tensor adaptive_avgpool_forward(const Tensor& x, int out_h, int out_w);
@@ -30,14 +31,14 @@ Tensor channel_affine(const Tensor& x, const Tensor& a, const Tensor& b);
 Tensor batchnorm_train_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& mean,
                                Tensor& var_unbiased, Tensor& invstd, Tensor& xhat);
 Tensor batchnorm_train_backward(const Tensor& gy, const Tensor& xhat, const Tensor& gamma, const Tensor& invstd,
-                                Tensor& ggamma, Tensor& gbeta);
+                                int64_t K, Tensor& ggamma, Tensor& gbeta);
 
 Tensor relu_forward(const Tensor& x);
-Tensor relu_backward(const Tensor& gy, const Tensor& y);
+Tensor relu_backward(const Tensor& gy, const Tensor& y, int64_t K);
 Tensor add(const Tensor& a, const Tensor& b);
 void axpy_(Tensor& y, const Tensor& x, double alpha);
 Tensor scale(const Tensor& x, double s);
-Tensor mul_tiled(const Tensor& g, const Tensor& m);
+Tensor mul_tiled(const Tensor& g, const Tensor& m, int64_t K);
 Tensor interpolate(const Tensor& x0, const Tensor& x1, const std::vector<double>& t);
 Tensor sum_all(const Tensor& x);
 Tensor sum_blocks(const Tensor& x, int64_t K);
@@ -46,7 +47,12 @@ Tensor broadcast_blocks(const Tensor& g, int64_t M, double s);
 Tensor softmax_xent_forward(const Tensor& logits, const Tensor& labels, Tensor& probs);
 Tensor softmax_xent_backward(const Tensor& g, const Tensor& probs, const Tensor& labels);
 
-// K = g.numel() / m.numel(), checked: throws ShapeError naming op if not a whole multiple.
-int64_t tiles(const Tensor& g, const Tensor& m, const char* op);
+// The host memory ops of the CPU backends: a host tensor shared (ShapeError naming op for
+// device memory), and a copy between host tensors of one size and dtype.
+Tensor host_share(const Tensor& t, const char* op);
+void host_copy(Tensor& dst, const Tensor& src);
+
+// g is m stacked exactly K times, of m's dtype and device: else ShapeError naming op.
+void check_tiled(const Tensor& g, const Tensor& m, int64_t K, const char* op);
 
 }  // namespace sv::ref
