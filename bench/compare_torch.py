@@ -38,7 +38,8 @@ Figures (over rounds; each side's processes alternate in order from round to rou
   baseline (interpreter, libraries and model without compute).
 Results are checked against each other (first round's outputs) before any figure is printed.
 Ratio = PyTorch / sharedvis (> 1: sharedvis faster). Timings on a shared machine are not
-figures: take them at load < 1 (the script warns when the load average was higher).
+figures: take them at load < 1 before the run; during it the load average counts the run's
+own threads (the script warns when it reached that count + 1: other work was running).
 
 Environments (found, or made with --make-envs; both are skipped when absent otherwise):
   PyTorch 2.x   --torch-venv or $SHAREDVIS_TORCH_VENV (default /opt/torchvenv); --make-envs
@@ -335,10 +336,11 @@ def report(b):
            for ti, n in enumerate(b.names)]
     print("python start + import (not in any figure): " + ", ".join(imp))
     loads = [s["load"] for ss in S.values() for s in ss]
-    print(f"load average over the run: {min(loads):.2f}–{max(loads):.2f}")
-    if max(loads) >= 1:
-        print("WARNING: load average >= 1 during the run: these timings are not figures (other work shared the "
-              "cores); the CPU-seconds are less distorted, the wall times are not.")
+    print(f"load average over the run: {min(loads):.2f}–{max(loads):.2f} (it counts the run's own "
+          f"{b.threads} threads: about {b.threads} on an otherwise idle machine)")
+    if max(loads) >= b.threads + 1:
+        print(f"WARNING: load average >= {b.threads + 1} during the run: other work shared the cores, these "
+              "timings are not figures; the CPU-seconds are less distorted, the wall times are not.")
     return rows
 
 
