@@ -47,6 +47,7 @@ Tensor take_rows(const Tensor& x, const std::vector<int64_t>& rows) {
 // Images with one category each, before the neurons are attached.
 struct LabelledSet {
   Tensor x;
+  int64_t x_first = 0;
   std::vector<ImageInfo> images;
   std::vector<int> labels;           // index into classes
   std::vector<std::string> classes;  // category names
@@ -60,7 +61,21 @@ bool image_extension(const fs::path& p) {
   return ok.count(e) > 0;
 }
 
-LabelledSet load_image_folder(const std::string& dir, const ModelInfo& info) {
+// The rows to decode of n images: all, or rows(n), checked.
+std::pair<int64_t, int64_t> decode_range(const ImageRows& rows, int64_t n) {
+  if (!rows) return {0, n};
+  const auto r = rows(n);
+  SV_CHECK(0 <= r.first && r.first < r.second && r.second <= n, ValueError,
+           "images " + std::to_string(r.first) + ".." + std::to_string(r.second) + " of " + std::to_string(n));
+  return r;
+}
+
+// Decodes paths[first, last) through the model's transform.
+Tensor load_image_rows(const std::vector<std::string>& paths, std::pair<int64_t, int64_t> r, const ModelInfo& info) {
+  return load_images(std::vector<std::string>(paths.begin() + r.first, paths.begin() + r.second), info);
+}
+
+LabelledSet load_image_folder(const std::string& dir, const ModelInfo& info, const ImageRows& rows) {
   std::error_code ec;
   SV_CHECK(fs::is_directory(dir, ec), IoError, "--images " + dir + ": no such folder");
   std::vector<fs::path> subdirs;
@@ -86,12 +101,14 @@ LabelledSet load_image_folder(const std::string& dir, const ModelInfo& info) {
   }
   SV_CHECK(!paths.empty(), IoError,
            "--images " + dir + ": no images found (expected one subfolder per category holding image files)");
-  s.x = load_images(paths, info);
+  const auto r = decode_range(rows, static_cast<int64_t>(paths.size()));
+  s.x = load_image_rows(paths, r, info);
+  s.x_first = r.first;
   s.description = {{"images", dir}, {"categories", s.classes}};
   return s;
 }
 
-LabelledSet load_dataset(const InputConfig& in, const Model& m) {
+LabelledSet load_dataset(const InputConfig& in, const Model& m, const ImageRows& rows) {
   SV_CHECK(m.info.in_channels == 1 && m.info.input_size == 28 && m.info.mean.size() == 1, ValueError,
            "--dataset fashion-mnist needs a model that takes 1x28x28 images; " + m.info.arch + " takes " +
                std::to_string(m.info.in_channels) + "x" + std::to_string(m.info.input_size) + "x" +
@@ -100,7 +117,9 @@ LabelledSet load_dataset(const InputConfig& in, const Model& m) {
   const std::string split = enum_name(kSplitNames, in.split);
   Dataset d = load_fashion_mnist(dir, in.split == Split::Train, in.limit, m.info.mean[0], m.info.std[0]);
   LabelledSet s;
-  s.x = d.images;
+  const auto r = decode_range(rows, d.size());
+  s.x = rows ? d.images.slice0(r.first, r.second) : d.images;
+  s.x_first = r.first;
   s.classes = d.classes;
   const int32_t* lab = d.labels.data<int32_t>();
   for (int64_t i = 0; i < d.size(); ++i) {
@@ -120,7 +139,7 @@ std::vector<std::string> model_classes(const Model& m, const LabelledSet& s, boo
   return {};
 }
 
-ImageSet recorded_set(const InputConfig& in, const Model& m) {
+ImageSet recorded_set(const InputConfig& in, const Model& m, const ImageRows& rows) {
   const ResponseTable t = read_responses_csv(in.responses);
   std::vector<std::string> cats(t.categories);
   std::sort(cats.begin(), cats.end());
@@ -130,7 +149,9 @@ ImageSet recorded_set(const InputConfig& in, const Model& m) {
                joined(cats));
   ImageSet set;
   set.kind = InputKind::Responses;
-  set.x = load_images(t.images, m.info);
+  const auto r = decode_range(rows, static_cast<int64_t>(t.images.size()));
+  set.x = load_image_rows(t.images, r, m.info);
+  set.x_first = r.first;
   for (size_t i = 0; i < t.images.size(); ++i) set.images.push_back({t.image_fields[i], t.categories[i]});
   for (size_t n = 0; n < t.neurons.size(); ++n) set.recorded.push_back({t.neurons[n], in.preferred, t.repeats[n]});
   set.description = {{"responses", in.responses}, {"preferred", in.preferred}, {"categories", cats}};
@@ -141,6 +162,7 @@ ImageSet labelled_set(LabelledSet s, InputKind kind) {
   ImageSet set;
   set.kind = kind;
   set.x = std::move(s.x);
+  set.x_first = s.x_first;
   set.images = std::move(s.images);
   set.labels = std::move(s.labels);
   set.classes = std::move(s.classes);
@@ -157,11 +179,11 @@ std::string default_layer(const Model& m) {
   return "";
 }
 
-ImageSet load_image_set(const InputConfig& in, const Model& m) {
+ImageSet load_image_set(const InputConfig& in, const Model& m, const ImageRows& rows) {
   switch (in.kind) {
-    case InputKind::Responses: return recorded_set(in, m);
-    case InputKind::Images: return labelled_set(load_image_folder(in.images, m.info), InputKind::Images);
-    case InputKind::Dataset: return labelled_set(load_dataset(in, m), InputKind::Dataset);
+    case InputKind::Responses: return recorded_set(in, m, rows);
+    case InputKind::Images: return labelled_set(load_image_folder(in.images, m.info, rows), InputKind::Images);
+    case InputKind::Dataset: return labelled_set(load_dataset(in, m, rows), InputKind::Dataset);
   }
   throw ValueError("no input: give --responses, --images or --dataset");
 }
@@ -206,7 +228,10 @@ SourcePlan source_plan(const InputConfig& in, const Model& m, const std::string&
 Analysed make_neurons(const ExplainConfig& c, ImageSet set, const Tensor& phi, const Tensor& source,
                       const SourcePlan& plan) {
   Analysed a;
-  const int64_t N = set.x.dim(0);
+  const auto N = static_cast<int64_t>(set.images.size());
+  SV_CHECK(set.x_first == 0 && set.x.dim(0) == N, ValueError,
+           "make_neurons: needs every image decoded, got images " + std::to_string(set.x_first) + ".." +
+               std::to_string(set.x_first + set.x.dim(0)) + " of " + std::to_string(N));
   if (!plan.needed) {
     a.rows.resize(static_cast<size_t>(N));
     std::iota(a.rows.begin(), a.rows.end(), 0);

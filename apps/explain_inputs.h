@@ -6,7 +6,9 @@
 //                    that the features stage computes it in the same forward pass as φ;
 //   make_neurons     the analysed images and the neurons' responses from that output.
 #pragma once
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -31,7 +33,8 @@ struct NeuronInput {
 // Every loaded image, before the neurons are attached.
 struct ImageSet {
   InputKind kind = InputKind::Dataset;
-  Tensor x;                          // (N, C, H, W) model input
+  Tensor x;                          // (rows, C, H, W) model input of images [x_first, x_first + rows): all N by default
+  int64_t x_first = 0;
   std::vector<ImageInfo> images;     // (N)
   std::vector<int> labels;           // (N) index into classes (synthetic kinds)
   std::vector<std::string> classes;  // category names (synthetic kinds)
@@ -39,7 +42,10 @@ struct ImageSet {
   nlohmann::json description;        // files, counts, categories
 };
 
-ImageSet load_image_set(const InputConfig& in, const Model& m);
+// Which of the N listed images to decode: [first, last) = rows(N). A features task decodes
+// only its slice (a 50,000-image run must not decode every image in every task).
+using ImageRows = std::function<std::pair<int64_t, int64_t>(int64_t n)>;
+ImageSet load_image_set(const InputConfig& in, const Model& m, const ImageRows& rows = nullptr);
 
 // Where synthetic responses come from; none for recorded neurons.
 struct SourcePlan {

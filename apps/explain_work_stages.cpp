@@ -137,11 +137,12 @@ struct Base {
   uint32_t model_crc = 0;
 };
 
-Base load_base(const ExplainConfig& c) {
+// rows: the images to decode (all by default; a features task decodes only its slice).
+Base load_base(const ExplainConfig& c, const ImageRows& rows = nullptr) {
   Base b;
   b.model = load_model_stage(c.model);
   b.model_crc = file_crc32(b.model.path);
-  b.set = load_image_set(c.input, b.model.model);
+  b.set = load_image_set(c.input, b.model.model, rows);
   b.plan = source_plan(c.input, b.model.model, b.model.layer, b.set);
   return b;
 }
@@ -167,7 +168,7 @@ Features load_features(const ExplainConfig& c, const std::string& dir, const Bas
   const fs::path sd = stage_dir(dir, Stage::Features);
   for (const json& r : stage_records(dir, Stage::Features, opts)) {
     const Shard s{r["shard"][0], r["shard"][1]};
-    const auto [first, last] = shard_range(s, b.set.x.dim(0));
+    const auto [first, last] = shard_range(s, static_cast<int64_t>(b.set.images.size()));
     phi.push_back(read_npy((sd / (shard_name(s) + ".phi.npy")).string()));
     SV_CHECK(phi.back().dim(0) == last - first, ValueError,
              (sd / shard_name(s)).string() + ": " + std::to_string(phi.back().dim(0)) + " rows of features for images " +
@@ -213,18 +214,20 @@ Task task_of(const ExplainConfig& c, const WorkOptions& w, Stage stage, const Ba
 }
 
 std::string features_task(const ExplainConfig& c, const WorkOptions& w) {
-  Base b = load_base(c);
-  const int64_t N = b.set.x.dim(0);
-  SV_CHECK(w.shard.count <= N, ValueError,
-           "--shard " + std::to_string(w.shard.index) + "/" + std::to_string(w.shard.count) + ": more shards than the " +
-               std::to_string(N) + " images");
+  // Only this shard's images are decoded.
+  Base b = load_base(c, [&](int64_t n) {
+    SV_CHECK(w.shard.count <= n, ValueError,
+             "--shard " + std::to_string(w.shard.index) + "/" + std::to_string(w.shard.count) + ": more shards than the " +
+                 std::to_string(n) + " images");
+    return shard_range(w.shard, n);
+  });
   const Task t = task_of(c, w, Stage::Features, b);
   if (t.complete) return done_line(Stage::Features, w.shard, "complete, skipped");
   const fs::path& sd = t.dir;
   const std::string& name = t.name;
   const json& opts = t.options;
-  const auto [first, last] = shard_range(w.shard, N);
-  const Features f = features_stage(c, b.model, b.set.x.slice0(first, last), b.plan, first);
+  const int64_t first = b.set.x_first, last = first + b.set.x.dim(0);
+  const Features f = features_stage(c, b.model, b.set.x, b.plan, first);
   std::vector<std::string> files = {name + ".phi.npy"};
   write_npy((sd / files[0]).string(), f.phi);
   if (b.plan.needed) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -21,6 +22,7 @@
 #include "apps/explain.h"
 #include "apps/explain_stages.h"
 #include "apps/explain_work.h"
+#include "apps/io/image.h"
 #include "tests/output_compare.h"
 #include "weights/model.h"
 
@@ -122,6 +124,44 @@ ExplainOptions small_run(const fs::path& out) {
   o.progress = false;
   o.out = out.string();
   return o;
+}
+
+// A features task decodes only its slice of the images (a folder of files, and the dataset):
+// the rows it gets are bitwise those of the whole set; rows outside the set are an error.
+TEST(ExplainStages, ImageSetDecodesOnlyTheRowsAsked) {
+  LoadedModel m = load_model_stage(ModelConfig{});
+  const fs::path dir = fs::temp_directory_path() / ("sv_rows_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  for (const char* cat : {"a", "b"}) fs::create_directories(dir / cat);
+  for (int i = 0; i < 7; ++i) {
+    std::vector<uint8_t> rgb(28 * 28 * 3);
+    for (size_t k = 0; k < rgb.size(); ++k) rgb[k] = static_cast<uint8_t>((k * (i + 3) + 17 * i) % 251);
+    write_png((dir / (i < 3 ? "a" : "b") / ("img" + std::to_string(i) + ".png")).string(), rgb, 28, 28);
+  }
+  InputConfig folder;
+  folder.kind = InputKind::Images;
+  folder.images = dir.string();
+  std::vector<InputConfig> inputs = {folder};
+  if (fs::exists(kFashionMnist / "t10k-images-idx3-ubyte.gz")) {
+    InputConfig ds;
+    ds.limit = 40;
+    inputs.push_back(ds);
+  }
+  for (const InputConfig& in : inputs) {
+    const ImageSet all = load_image_set(in, m.model);
+    const auto n = static_cast<int64_t>(all.images.size());
+    ASSERT_EQ(all.x.dim(0), n);
+    const Shard s{1, 3};
+    const ImageSet part = load_image_set(in, m.model, [&](int64_t total) { return shard_range(s, total); });
+    const auto [first, last] = shard_range(s, n);
+    EXPECT_EQ(part.images.size(), all.images.size());
+    EXPECT_EQ(part.x_first, first);
+    ASSERT_EQ(part.x.dim(0), last - first);
+    EXPECT_EQ(std::memcmp(part.x.raw(), all.x.slice0(first, last).raw(), part.x.nbytes()), 0);
+    EXPECT_THROW(load_image_set(in, m.model, [](int64_t total) { return std::make_pair(total, total + 1); }),
+                 ValueError);
+  }
+  fs::remove_all(dir);
 }
 
 // The stages called one by one, each result checked against what the method says of it.
