@@ -169,11 +169,11 @@ Features load_features(const ExplainConfig& c, const std::string& dir, const Bas
   for (const json& r : stage_records(dir, Stage::Features, opts)) {
     const Shard s{r["shard"][0], r["shard"][1]};
     const auto [first, last] = shard_range(s, static_cast<int64_t>(b.set.images.size()));
-    phi.push_back(read_npy((sd / (shard_name(s) + ".phi.npy")).string()));
+    phi.push_back(map_npy((sd / (shard_name(s) + ".phi.npy")).string()));
     SV_CHECK(phi.back().dim(0) == last - first, ValueError,
              (sd / shard_name(s)).string() + ": " + std::to_string(phi.back().dim(0)) + " rows of features for images " +
                  std::to_string(first) + ".." + std::to_string(last));
-    if (b.plan.needed) source.push_back(read_npy((sd / (shard_name(s) + ".source.npy")).string()));
+    if (b.plan.needed) source.push_back(map_npy((sd / (shard_name(s) + ".source.npy")).string()));
   }
   Features f;
   f.phi = concat_rows(phi);

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 
 #include "apps/io/npy.h"
@@ -66,6 +67,23 @@ TEST_F(NpyTest, RoundTripShapes) {
     // The data starts on a 64-byte boundary, as NumPy writes it.
     EXPECT_EQ((fs::file_size(path("a.npy")) - t.nbytes()) % 64, 0u);
   }
+}
+
+// map_npy gives read_npy's values with the file mapped; writing the tensor leaves the file
+// as it was; float64 is read instead; a header that does not fit the file is the same error.
+TEST_F(NpyTest, MapGivesTheValuesOfRead) {
+  Tensor t = Tensor::empty({3, 5});
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = 0.5f * static_cast<float>(i) - 2.0f;
+  write_npy(path("m.npy"), t);
+  Tensor m = map_npy(path("m.npy"));
+  ASSERT_EQ(m.shape(), t.shape());
+  EXPECT_EQ(std::memcmp(m.raw(), t.raw(), t.nbytes()), 0);
+  m.data<float>()[0] = 99.0f;  // copy-on-write
+  EXPECT_EQ(read_npy(path("m.npy")).data<float>()[0], -2.0f);
+  std::string p = write_raw("f8.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 16);
+  EXPECT_EQ(map_npy(p).dtype(), DType::F32);
+  EXPECT_THROW(map_npy(write_raw("bad.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (9,), }", 12)),
+               IoError);
 }
 
 TEST_F(NpyTest, WritesFloat64AsFloat32) {

@@ -8,6 +8,10 @@
 // exactly what the shape says.
 #include "apps/io/npy.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -155,7 +159,16 @@ bool host_is_little_endian() {
 
 }  // namespace
 
-Tensor read_npy(const std::string& path) {
+namespace {
+
+// Where an NPY file's array lies, its header checked against the file's size.
+struct NpyLayout {
+  Shape shape;
+  DType dtype;
+  int64_t data_offset, data_bytes;
+};
+
+NpyLayout npy_layout(const std::string& path) {
   check_input_file(path);
   std::ifstream f(path, std::ios::binary);
   SV_CHECK(f.good(), IoError, path + ": cannot open for reading: " + std::strerror(errno));
@@ -214,13 +227,38 @@ Tensor read_npy(const std::string& path) {
     fail(path, "shape " + shape_str(shape) + " of " + descr.str + " needs " + std::to_string(data_bytes) +
                    " data bytes, the file has " + std::to_string(have));
 
-  Tensor t = Tensor::empty(shape, dt);
-  if (data_bytes > 0) {
-    f.read(static_cast<char*>(t.raw()), data_bytes);
+  return {shape, dt, preamble + header_len, data_bytes};
+}
+
+}  // namespace
+
+Tensor read_npy(const std::string& path) {
+  const NpyLayout l = npy_layout(path);
+  std::ifstream f(path, std::ios::binary);
+  SV_CHECK(f.good(), IoError, path + ": cannot open for reading: " + std::strerror(errno));
+  Tensor t = Tensor::empty(l.shape, l.dtype);
+  if (l.data_bytes > 0) {
+    f.seekg(l.data_offset);
+    f.read(static_cast<char*>(t.raw()), l.data_bytes);
     SV_CHECK(f.good(), IoError, path + ": read error in the data");
   }
   SV_CHECK(host_is_little_endian(), IoError, path + ": big-endian hosts are not supported");
   return t.to(DType::F32);
+}
+
+Tensor map_npy(const std::string& path) {
+  const NpyLayout l = npy_layout(path);
+  if (l.dtype != DType::F32 || l.data_bytes == 0 || l.data_offset % 4 != 0 || !host_is_little_endian())
+    return read_npy(path);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  SV_CHECK(fd >= 0, IoError, path + ": cannot open for reading: " + std::strerror(errno));
+  const auto len = static_cast<size_t>(l.data_offset + l.data_bytes);
+  void* base = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  const int err = errno;
+  ::close(fd);
+  SV_CHECK(base != MAP_FAILED, IoError, path + ": cannot map: " + std::strerror(err));
+  std::shared_ptr<void> storage(base, [len](void* p) { ::munmap(p, len); });
+  return Tensor(std::move(storage), l.shape, DType::F32, Device::CPU, l.data_offset / 4);
 }
 
 namespace {

@@ -9,6 +9,9 @@
 namespace sv {
 
 Tensor read_npy(const std::string& path);                    // IoError naming the file on any problem
+// The same, with a '<f4' file's data memory-mapped (copy-on-write: writing the Tensor never
+// touches the file) instead of read; other dtypes are read as read_npy does.
+Tensor map_npy(const std::string& path);
 void write_npy(const std::string& path, const Tensor& t);    // atomic: temporary name, then rename
 
 // A float32 NPY file of a known shape written in pieces (a result too large to hold whole):
