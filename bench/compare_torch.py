@@ -33,7 +33,9 @@ Figures (over rounds; each side's processes alternate in order from round to rou
   cold comp  sharedvis: command − `sharedvis info` of the same round; PyTorch: its first call
   warm       in-process calls after the first, both sides (sharedvis through the package)
   min and median over all samples; CPU-s: the process CPU-seconds (user + sys, all threads)
-  of the same calls; load: the 1-minute load average read before each process, min–max.
+  of the same calls; ld: the 1-minute load average read as each process starts and ends,
+  min–max. With --quiet-below L each process first waits for a load average under L: the
+  processes are short, so their own threads then keep the average under 1 while they run.
   Peak RSS: ru_maxrss of the process (MiB); the `load` rows' processes are each side's
   baseline (interpreter, libraries and model without compute).
 Results are checked against each other (first round's outputs) before any figure is printed.
@@ -71,12 +73,24 @@ def loadavg():
         return float(f.read().split()[0])
 
 
-def measured(cmd, env=None):
-    """Runs cmd; returns its wall time, CPU-seconds, peak RSS (MiB), stdout, load before."""
+def wait_quiet(below, most):
+    """With --quiet-below: waits (at most `most` seconds) until the 1-minute load average is
+    under `below`, so that a short process's own threads keep the average under 1 while it
+    runs. Returns the seconds waited."""
+    t0 = time.monotonic()
+    while below and loadavg() >= below and time.monotonic() - t0 < most:
+        time.sleep(2)
+    return time.monotonic() - t0
+
+
+def measured(cmd, quiet=(0, 0)):
+    """Runs cmd (after wait_quiet); returns its wall time, CPU-seconds, peak RSS (MiB), stdout,
+    and the 1-minute load average before it started and when it ended."""
+    wait_quiet(*quiet)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         load = loadavg()
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        p = subprocess.Popen(cmd, stdout=out, stderr=err)
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
@@ -85,7 +99,8 @@ def measured(cmd, env=None):
         text, etext = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     if p.returncode != 0:
         sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{text[-3000:]}{etext[-3000:]}")
-    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss": ru.ru_maxrss / 1024, "out": text, "load": load}
+    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss": ru.ru_maxrss / 1024, "out": text, "load": load,
+            "load_end": loadavg()}
 
 
 def imports(py, modules):
@@ -147,6 +162,7 @@ class Bench:
         self.a, self.cli, self.sv_py, self.torches, self.tmp = a, cli, sv_py, torches, tmp
         self.samples = {}  # (side, workload) -> list of sample dicts
         self.threads = len(os.sched_getaffinity(0))
+        self.quiet = (a.quiet_below, a.quiet_wait)
 
     def add(self, side, wl, **s):
         self.samples.setdefault((side, wl), []).append(s)
@@ -170,8 +186,8 @@ class Bench:
         return ["explain", "--out", self.p(f"explain_cli_{r}")]
 
     def run_cli(self, wl, r):
-        s = measured([self.cli] + self.cli_args(wl, r))
-        self.add("cli", wl, t=s["wall"], cpu=s["cpu"], rss=s["rss"], load=s["load"])
+        s = measured([self.cli] + self.cli_args(wl, r), self.quiet)
+        self.add("cli", wl, t=s["wall"], cpu=s["cpu"], rss=s["rss"], load=s["load"], load_end=s["load_end"])
 
     def child_common(self, tag, wl, r):
         """Arguments of a child; the first round's outputs are saved as <tag>_0.npy for check()."""
@@ -179,9 +195,9 @@ class Bench:
             ["--save", self.p(f"{tag}_{r}.npy")] if r == 0 and wl not in ("load", "explain") else [])
 
     def run_child(self, side, wl, cmd):
-        s = measured(cmd)
+        s = measured(cmd, self.quiet)
         res = json.loads(s["out"].strip().splitlines()[-1])
-        self.add(side, wl, res=res, cpu_total=s["cpu"], rss=s["rss"], load=s["load"])
+        self.add(side, wl, res=res, cpu_total=s["cpu"], rss=s["rss"], load=s["load"], load_end=s["load_end"])
 
     def run_sv_py(self, wl, r):
         cmd = [self.sv_py, os.path.join(HERE, "sv_side.py"), wl] + self.child_common(f"py_{wl}", wl, r)
@@ -241,7 +257,7 @@ def fmt_t(xs):
 
 
 def load_range(ss):
-    ls = [s["load"] for s in ss]
+    ls = [x for s in ss for x in (s["load"], s.get("load_end", s["load"]))]
     return f"{min(ls):.1f}–{max(ls):.1f}" if ls else "—"
 
 
@@ -335,9 +351,12 @@ def report(b):
     imp = [f"{n} {min(s['res']['import_s'] for s in S.get((f'torch{ti}:load', 'load'), [{'res': {'import_s': 0}}])):.2f} s"
            for ti, n in enumerate(b.names)]
     print("python start + import (not in any figure): " + ", ".join(imp))
-    loads = [s["load"] for ss in S.values() for s in ss]
-    print(f"load average over the run: {min(loads):.2f}–{max(loads):.2f} (it counts the run's own "
-          f"{b.threads} threads: about {b.threads} on an otherwise idle machine)")
+    loads = [x for ss in S.values() for s in ss for x in (s["load"], s.get("load_end", s["load"]))]
+    starts = [s["load"] for ss in S.values() for s in ss]
+    ends = [s.get("load_end", s["load"]) for ss in S.values() for s in ss]
+    print(f"1-min load average at the processes' starts {min(starts):.2f}–{max(starts):.2f}, at their ends "
+          f"{min(ends):.2f}–{max(ends):.2f} (it counts the run's own {b.threads} threads"
+          + (f"; each process waited for a load under {b.a.quiet_below})" if b.a.quiet_below else ")"))
     if max(loads) >= b.threads + 1:
         print(f"WARNING: load average >= {b.threads + 1} during the run: other work shared the cores, these "
               "timings are not figures; the CPU-seconds are less distorted, the wall times are not.")
@@ -360,6 +379,9 @@ def main():
     ap.add_argument("--ig-n", type=int, default=2)
     ap.add_argument("--ig-k", type=int, default=4)
     ap.add_argument("--ig-points", type=int, default=16, help="interpolation points per pass (both sides)")
+    ap.add_argument("--quiet-below", type=float, default=0.0,
+                    help="before each process wait until the 1-minute load average is under this (e.g. 0.5)")
+    ap.add_argument("--quiet-wait", type=float, default=300, help="at most this many seconds per wait")
     ap.add_argument("--json", help="write every sample and the table to this file")
     a = ap.parse_args()
     a.workloads = [w for w in a.workloads.split(",") if w]
