@@ -54,7 +54,7 @@ ExplainSummary run_explain(const ExplainOptions& options) {
   const Analysed data = make_neurons(c, std::move(set), feats.phi, feats.source, plan);
   const Readouts readouts = timed(timing, "readouts", [&] { return fit_stage(c, data); });
   const Pairs pairs = timed(timing, "pairs", [&] { return pairs_stage(c.pairs, readouts, data); });
-  const Maps maps = timed(timing, "backprop", [&] { return backprop_stage(c, model, data.x, pairs); });
+  const Maps maps = timed(timing, "backprop", [&] { return backprop_stage(c, model, data, pairs); });
   const Evidence evidence = timed(timing, "evidence", [&] { return evidence_stage(c, model, readouts, pairs, maps); });
 
   ReportInputs in;
@@ -63,7 +63,7 @@ ExplainSummary run_explain(const ExplainOptions& options) {
   in.data = &data;
   in.readouts = &readouts;
   in.pairs = &pairs;
-  in.maps = &maps;
+  in.maps = maps_in_memory(maps, pairs);
   in.evidence = &evidence;
   in.backprop = backprop_description(pairs, c.attr.max_batch);
   in.timing = timing;

@@ -38,6 +38,8 @@ Tensor take_rows(const Tensor& x, const std::vector<int64_t>& rows) {
   s[0] = static_cast<int64_t>(rows.size());
   Tensor out = Tensor::empty(s, x.dtype());
   const size_t row = x.dim(0) ? x.nbytes() / static_cast<size_t>(x.dim(0)) : 0;
+  for (int64_t r : rows)
+    SV_CHECK(0 <= r && r < x.dim(0), ValueError, "image " + std::to_string(r) + " of " + std::to_string(x.dim(0)));
   for (size_t i = 0; i < rows.size(); ++i)
     std::memcpy(static_cast<char*>(out.raw()) + i * row, static_cast<const char*>(x.raw()) + static_cast<size_t>(rows[i]) * row,
                 row);
@@ -48,6 +50,7 @@ Tensor take_rows(const Tensor& x, const std::vector<int64_t>& rows) {
 struct LabelledSet {
   Tensor x;
   int64_t x_first = 0;
+  PixelRows pixels;
   std::vector<ImageInfo> images;
   std::vector<int> labels;           // index into classes
   std::vector<std::string> classes;  // category names
@@ -61,18 +64,31 @@ bool image_extension(const fs::path& p) {
   return ok.count(e) > 0;
 }
 
-// The rows to decode of n images: all, or rows(n), checked.
+// The rows to decode of n images: all, or rows(n) (possibly none), checked.
 std::pair<int64_t, int64_t> decode_range(const ImageRows& rows, int64_t n) {
   if (!rows) return {0, n};
   const auto r = rows(n);
-  SV_CHECK(0 <= r.first && r.first < r.second && r.second <= n, ValueError,
+  SV_CHECK(0 <= r.first && r.first <= r.second && r.second <= n, ValueError,
            "images " + std::to_string(r.first) + ".." + std::to_string(r.second) + " of " + std::to_string(n));
   return r;
 }
 
-// Decodes paths[first, last) through the model's transform.
-Tensor load_image_rows(const std::vector<std::string>& paths, std::pair<int64_t, int64_t> r, const ModelInfo& info) {
-  return load_images(std::vector<std::string>(paths.begin() + r.first, paths.begin() + r.second), info);
+// The files paths[rows], decoded when called; holds the paths only.
+PixelRows file_pixels(std::vector<std::string> paths, const ModelInfo& info) {
+  return [paths = std::move(paths), info](const std::vector<int64_t>& rows) {
+    std::vector<std::string> some;
+    some.reserve(rows.size());
+    for (int64_t r : rows) some.push_back(paths.at(static_cast<size_t>(r)));
+    return load_images(some, info);
+  };
+}
+
+// The rows [first, last) of pixels (undefined when empty).
+Tensor decode_rows(const PixelRows& pixels, std::pair<int64_t, int64_t> r) {
+  if (r.first == r.second) return Tensor();
+  std::vector<int64_t> rows(static_cast<size_t>(r.second - r.first));
+  std::iota(rows.begin(), rows.end(), r.first);
+  return pixels(rows);
 }
 
 LabelledSet load_image_folder(const std::string& dir, const ModelInfo& info, const ImageRows& rows) {
@@ -102,7 +118,8 @@ LabelledSet load_image_folder(const std::string& dir, const ModelInfo& info, con
   SV_CHECK(!paths.empty(), IoError,
            "--images " + dir + ": no images found (expected one subfolder per category holding image files)");
   const auto r = decode_range(rows, static_cast<int64_t>(paths.size()));
-  s.x = load_image_rows(paths, r, info);
+  s.pixels = file_pixels(std::move(paths), info);
+  s.x = decode_rows(s.pixels, r);
   s.x_first = r.first;
   s.description = {{"images", dir}, {"categories", s.classes}};
   return s;
@@ -118,8 +135,10 @@ LabelledSet load_dataset(const InputConfig& in, const Model& m, const ImageRows&
   Dataset d = load_fashion_mnist(dir, in.split == Split::Train, in.limit, m.info.mean[0], m.info.std[0]);
   LabelledSet s;
   const auto r = decode_range(rows, d.size());
-  s.x = rows ? d.images.slice0(r.first, r.second) : d.images;
+  s.x = !rows ? d.images : r.first < r.second ? d.images.slice0(r.first, r.second) : Tensor();
   s.x_first = r.first;
+  // The IDX file is read whole (28x28 images: 60,000 are 188 MB as float32).
+  s.pixels = [images = d.images](const std::vector<int64_t>& rows) { return take_rows(images, rows); };
   s.classes = d.classes;
   const int32_t* lab = d.labels.data<int32_t>();
   for (int64_t i = 0; i < d.size(); ++i) {
@@ -150,7 +169,8 @@ ImageSet recorded_set(const InputConfig& in, const Model& m, const ImageRows& ro
   ImageSet set;
   set.kind = InputKind::Responses;
   const auto r = decode_range(rows, static_cast<int64_t>(t.images.size()));
-  set.x = load_image_rows(t.images, r, m.info);
+  set.pixels = file_pixels(t.images, m.info);
+  set.x = decode_rows(set.pixels, r);
   set.x_first = r.first;
   for (size_t i = 0; i < t.images.size(); ++i) set.images.push_back({t.image_fields[i], t.categories[i]});
   for (size_t n = 0; n < t.neurons.size(); ++n) set.recorded.push_back({t.neurons[n], in.preferred, t.repeats[n]});
@@ -158,11 +178,24 @@ ImageSet recorded_set(const InputConfig& in, const Model& m, const ImageRows& ro
   return set;
 }
 
+// The analysed images' pixels: rows of x when it is decoded, else the set's images
+// set_rows[rows] decoded when called.
+PixelRows analysed_pixels(const Tensor& x, const PixelRows& set_pixels, const std::vector<int64_t>& set_rows) {
+  if (x.defined()) return [x](const std::vector<int64_t>& rows) { return take_rows(x, rows); };
+  return [set_pixels, set_rows](const std::vector<int64_t>& rows) {
+    std::vector<int64_t> in_set;
+    in_set.reserve(rows.size());
+    for (int64_t r : rows) in_set.push_back(set_rows.at(static_cast<size_t>(r)));
+    return set_pixels(in_set);
+  };
+}
+
 ImageSet labelled_set(LabelledSet s, InputKind kind) {
   ImageSet set;
   set.kind = kind;
   set.x = std::move(s.x);
   set.x_first = s.x_first;
+  set.pixels = std::move(s.pixels);
   set.images = std::move(s.images);
   set.labels = std::move(s.labels);
   set.classes = std::move(s.classes);
@@ -229,13 +262,15 @@ Analysed make_neurons(const ExplainConfig& c, ImageSet set, const Tensor& phi, c
                       const SourcePlan& plan) {
   Analysed a;
   const auto N = static_cast<int64_t>(set.images.size());
-  SV_CHECK(set.x_first == 0 && set.x.dim(0) == N, ValueError,
-           "make_neurons: needs every image decoded, got images " + std::to_string(set.x_first) + ".." +
+  const bool decoded = set.x.defined();
+  SV_CHECK(!decoded || (set.x_first == 0 && set.x.dim(0) == N), ValueError,
+           "make_neurons: needs every image decoded or none, got images " + std::to_string(set.x_first) + ".." +
                std::to_string(set.x_first + set.x.dim(0)) + " of " + std::to_string(N));
   if (!plan.needed) {
     a.rows.resize(static_cast<size_t>(N));
     std::iota(a.rows.begin(), a.rows.end(), 0);
     a.x = std::move(set.x);
+    a.pixels = analysed_pixels(a.x, set.pixels, a.rows);
     a.images = std::move(set.images);
     a.phi = mat_from_tensor(phi);
     a.neurons = std::move(set.recorded);
@@ -274,7 +309,8 @@ Analysed make_neurons(const ExplainConfig& c, ImageSet set, const Tensor& phi, c
   src["repeats"] = in.repeats;
   src["seed"] = c.readout.seed;
   const bool all = a.rows.size() == static_cast<size_t>(N);
-  a.x = all ? set.x : take_rows(set.x, a.rows);
+  if (decoded) a.x = all ? set.x : take_rows(set.x, a.rows);
+  a.pixels = analysed_pixels(a.x, set.pixels, a.rows);
   a.phi = mat_from_tensor(all ? phi : take_rows(phi, a.rows));
   for (int64_t i : a.rows) a.images.push_back(set.images[static_cast<size_t>(i)]);
   for (int64_t j = 0; j < M; ++j) {

@@ -3,7 +3,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <map>
 
 #include "apps/io/npy.h"
 #include "apps/method/heatmap.h"
@@ -52,37 +54,46 @@ RunResult assemble(const ReportInputs& in) {
   return r;
 }
 
-// The images, overlays, pair figures, decomposition panels and raw saliency files.
+// The images, overlays, pair figures, decomposition panels and raw saliency files, one
+// pair at a time: a pair's maps are read when it is drawn and dropped after, the display
+// images are kept for the pairs of one neuron (its references repeat) and each image's PNG
+// is written the first time a pair shows it.
 void figures(const ReportInputs& in, RunResult& result, const StagedOutput& out) {
   const ExplainConfig& c = *in.config;
   const Pairs& pairs = *in.pairs;
-  const Maps& maps = *in.maps;
+  const PairMaps& maps = in.maps;
   std::vector<std::string> image_png(pairs.unique_images.size());
-  std::vector<Rgb> display(pairs.unique_images.size());
-  auto image_file = [&](int64_t img) {
-    const auto u = static_cast<size_t>(pairs.unique_of[static_cast<size_t>(img)]);
-    if (image_png[u].empty()) {
-      const Tensor xi = maps.xu.slice0(static_cast<int64_t>(u), static_cast<int64_t>(u) + 1);
-      display[u] = display_image(xi.reshape({xi.dim(1), xi.dim(2), xi.dim(3)}), in.model.info);
-      image_png[u] = "images/image_" + std::to_string(img) + ".png";
-      write_rgb_png(out.file(image_png[u]), display[u]);
+  std::map<int64_t, Rgb> display;  // the current neuron's images
+  size_t neuron = SIZE_MAX;
+  auto image_file = [&](int64_t img) -> const Rgb& {
+    auto it = display.find(img);
+    if (it != display.end()) return it->second;
+    const Rgb& rgb = display[img] = display_image(maps.image(img), in.model.info);
+    std::string& png = image_png[static_cast<size_t>(pairs.unique_of[static_cast<size_t>(img)])];
+    if (png.empty()) {
+      png = "images/image_" + std::to_string(img) + ".png";
+      write_rgb_png(out.file(png), rgb);
     }
-    return u;
+    return rgb;
   };
-  const BackpropResult& bp = maps.bp;
+  auto png_of = [&](int64_t img) { return image_png[static_cast<size_t>(pairs.unique_of[static_cast<size_t>(img)])]; };
   std::vector<size_t> pair_of(result.neurons.size(), 0);  // the next pair of each neuron
   for (const PairPlan& pl : pairs.plans) {
+    if (pl.neuron != neuron) display.clear();
+    neuron = pl.neuron;
     const size_t pi = pair_of[pl.neuron]++;
     PairResult& p = result.neurons[pl.neuron].pairs[pi];
     const std::string stem = "n" + std::to_string(pl.neuron) + "_p" + std::to_string(pi);
-    const size_t uo = image_file(p.ooc), ur = image_file(p.ref);
-    p.png_ooc_image = image_png[uo];
-    p.png_ref_image = image_png[ur];
+    const Rgb& display_ooc = image_file(p.ooc);
+    const Rgb& display_ref = image_file(p.ref);
+    p.png_ooc_image = png_of(p.ooc);
+    p.png_ref_image = png_of(p.ref);
     const auto jo = static_cast<size_t>(2 * pl.cot), jr = jo + 1;  // the pair's two jobs
-    const PairOverlays ov = pair_overlays(bp.saliency[jo], bp.saliency[jr], display[uo], display[ur], c.heat);
+    const Tensor map_ooc = maps.saliency(jo), map_ref = maps.saliency(jr);
+    const PairOverlays ov = pair_overlays(map_ooc, map_ref, display_ooc, display_ref, c.heat);
     p.scale = ov.scale;
-    p.ig_gap_ooc = bp.ig_gap[jo];
-    p.ig_gap_ref = bp.ig_gap[jr];
+    p.ig_gap_ooc = maps.ig_gap.at(jo);
+    p.ig_gap_ref = maps.ig_gap.at(jr);
     p.png_ooc = "pairs/" + stem + "_ooc.png";
     p.png_ref = "pairs/" + stem + "_ref.png";
     p.png_pair = "pairs/" + stem + "_pair.png";
@@ -91,14 +102,14 @@ void figures(const ReportInputs& in, RunResult& result, const StagedOutput& out)
     write_rgb_png(out.file(p.png_pair), ov.pair);
     p.npy_ooc = "saliency/" + stem + "_ooc.npy";
     p.npy_ref = "saliency/" + stem + "_ref.npy";
-    write_npy(out.file(p.npy_ooc), bp.saliency[jo].to(DType::F32));
-    write_npy(out.file(p.npy_ref), bp.saliency[jr].to(DType::F32));
+    write_npy(out.file(p.npy_ooc), map_ooc.to(DType::F32));
+    write_npy(out.file(p.npy_ref), map_ref.to(DType::F32));
     // The panels on the pair's scale (--decomposition-scale pair), or each on its own.
     const double panel_scale = c.decomposition_scale == DecompositionScale::Pair ? ov.scale : 0.0;
     for (size_t d = 0; d < pl.dim_cots.size(); ++d) {
       const auto ko = static_cast<size_t>(2 * pl.dim_cots[d]);
-      const PairOverlays dv =
-          pair_overlays_at(bp.saliency[ko], bp.saliency[ko + 1], display[uo], display[ur], c.heat, panel_scale);
+      const PairOverlays dv = pair_overlays_at(maps.saliency(ko), maps.saliency(ko + 1), display_ooc, display_ref,
+                                               c.heat, panel_scale);
       DecompositionPanel panel{p.top_dims[d].dim, p.top_dims[d].alpha, dv.scale, dv.own_scale,
                                "pairs/" + stem + "_dim" + std::to_string(p.top_dims[d].dim) + ".png"};
       write_rgb_png(out.file(panel.png), dv.pair);
@@ -161,6 +172,18 @@ GalleryStyle gallery_style(const ExplainConfig& c, int width) {
 
 }  // namespace
 
+PairMaps maps_in_memory(const Maps& maps, const Pairs& pairs) {
+  PairMaps m;
+  m.saliency = [&maps](size_t job) { return maps.bp.saliency.at(job); };
+  m.ig_gap = maps.bp.ig_gap;
+  m.image = [&maps, &pairs](int64_t img) {
+    const int64_t u = pairs.unique_of.at(static_cast<size_t>(img));
+    const Tensor xi = maps.xu.slice0(u, u + 1);
+    return xi.reshape({xi.dim(1), xi.dim(2), xi.dim(3)});
+  };
+  return m;
+}
+
 ModelSummary model_summary(const LoadedModel& m) {
   return {m.path, m.model.info.arch, m.layer, m.be->name(), m.model.info};
 }
@@ -181,7 +204,7 @@ RunResult write_report(const ReportInputs& in, const StagedOutput& out) {
   const auto t = std::chrono::steady_clock::now();
   RunResult result = assemble(in);
   figures(in, result, out);
-  const int width = static_cast<int>(in.data->x.dim(3));
+  const int width = in.model.info.input_size;  // the model input's (and every map's) width
   result.inputs["heatmap"] = {{"image_width", width}, {"smooth_sigma_px", smooth_sigma_px(in.config->heat, width)}};
   result.timing = in.timing;
   result.timing["heatmaps"] = since(t);

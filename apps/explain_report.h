@@ -4,6 +4,7 @@
 // files, readout.safetensors, results.json and index.html.
 #pragma once
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,14 +22,26 @@ struct ModelSummary {
 };
 ModelSummary model_summary(const LoadedModel& m);
 
-// Everything a report is made of. The pointers must outlive write_report.
+// Where the report reads the maps and images of each pair, one pair at a time: it holds
+// one pair's maps and one neuron's display images, never the run's (a staged report reads
+// them from the pairs shards and decodes the images then; docs/slurm.md).
+struct PairMaps {
+  std::function<Tensor(size_t job)> saliency;  // the map (C, H, W) of a job of the pairs
+  std::vector<double> ig_gap;                  // per job
+  std::function<Tensor(int64_t image)> image;  // an analysed image's model input (C, H, W)
+};
+// The maps and images a one-process run holds (maps and pairs must outlive the result).
+PairMaps maps_in_memory(const Maps& maps, const Pairs& pairs);
+
+// Everything a report is made of. The pointers, and what maps refers to, must outlive
+// write_report.
 struct ReportInputs {
   const ExplainConfig* config = nullptr;
   ModelSummary model;
   const Analysed* data = nullptr;
   const Readouts* readouts = nullptr;
   const Pairs* pairs = nullptr;
-  const Maps* maps = nullptr;        // maps->bp.saliency and ig_gap per job of pairs
+  PairMaps maps;                     // per job of pairs
   const Evidence* evidence = nullptr;
   nlohmann::json backprop;           // inputs.backprop of results.json
   nlohmann::json timing;             // seconds per stage (results.json's timing_seconds)

@@ -137,20 +137,12 @@ Pairs pairs_stage(const PairConfig& c, const Readouts& readouts, const Analysed&
   return out;
 }
 
-Tensor unique_image_batch(const Tensor& x, const Pairs& pairs) {
-  const auto U = static_cast<int64_t>(pairs.unique_images.size());
-  Tensor xu = Tensor::empty({U, x.dim(1), x.dim(2), x.dim(3)}, x.dtype());
-  const size_t row = x.nbytes() / static_cast<size_t>(x.dim(0));
-  for (size_t u = 0; u < pairs.unique_images.size(); ++u)
-    std::memcpy(static_cast<char*>(xu.raw()) + u * row,
-                static_cast<const char*>(x.raw()) + static_cast<size_t>(pairs.unique_images[u]) * row, row);
-  return xu;
-}
+Tensor unique_image_batch(const Analysed& data, const Pairs& pairs) { return data.pixels(pairs.unique_images); }
 
-Maps backprop_stage(const ExplainConfig& c, LoadedModel& m, const Tensor& x, const Pairs& pairs) {
+Maps backprop_stage(const ExplainConfig& c, LoadedModel& m, const Analysed& data, const Pairs& pairs) {
   Maps maps;
   if (pairs.jobs.empty()) return maps;
-  maps.xu = unique_image_batch(x, pairs);
+  maps.xu = unique_image_batch(data, pairs);
   ProgressLine line("backprop", "maps", c.progress);
   maps.bp = parallel_backprop(m.model, *m.be, m.layer, c.model.pool, maps.xu, pairs.cot, pairs.jobs, c.attr,
                               [&](int64_t d, int64_t n) { line.update(d, n); });

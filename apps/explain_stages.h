@@ -9,7 +9,7 @@
 //   data     = make_neurons(config, set, feats..., plan)
 //   readouts = fit_stage(config, data)
 //   pairs    = pairs_stage(config.pairs, readouts, data, neurons)
-//   maps     = backprop_stage(config, model, data.x, pairs)
+//   maps     = backprop_stage(config, model, data, pairs)     decodes the pairs' images only
 //   evidence = faithfulness_stage(...), randomisation_stage(...)
 //   report   = figures_stage(...), write_report(...)       explain_report.h
 //
@@ -102,15 +102,16 @@ struct Pairs {
 Pairs pairs_stage(const PairConfig& c, const Readouts& readouts, const Analysed& data,
                   const std::vector<size_t>& fitted = {});
 
-// The images pairs.unique_images of x (N, C, H, W): (unique, C, H, W).
-Tensor unique_image_batch(const Tensor& x, const Pairs& pairs);
+// The images pairs.unique_images of the analysed images: (unique, C, H, W), taken from
+// data.x or, when the images are decoded on demand, decoding those images only.
+Tensor unique_image_batch(const Analysed& data, const Pairs& pairs);
 
 // Every cotangent in multi-output passes over the unique images.
 struct Maps {
   Tensor xu;          // (unique, C, H, W)
   BackpropResult bp;  // per job
 };
-Maps backprop_stage(const ExplainConfig& c, LoadedModel& m, const Tensor& x, const Pairs& pairs);
+Maps backprop_stage(const ExplainConfig& c, LoadedModel& m, const Analysed& data, const Pairs& pairs);
 
 // What results.json says of the backprop under inputs.backprop: the one-process run's
 // passes at --max-batch (method/saliency.h backprop_shape).

@@ -9,6 +9,10 @@
 //                                                     neurons [I·f/N, (I+1)·f/N)
 //   report: --out, merged from every shard of the three stages.
 //
+// No task decodes every image: a features task decodes its slice, the fit task none, a
+// pairs task its pairs' images and the report each pair's images as it draws it, reading
+// one pair's maps at a time from the pairs shards (docs/slurm.md, "What each task decodes").
+//
 // Every file is written atomically (weights/atomic_file.h); a shard's record (I-of-N.json)
 // is written last and holds the options that change the stage's results and the size and
 // CRC-32 of each of its files. A shard is complete when its record verifies: a rerun skips

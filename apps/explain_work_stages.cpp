@@ -137,8 +137,10 @@ struct Base {
   uint32_t model_crc = 0;
 };
 
-// rows: the images to decode (all by default; a features task decodes only its slice).
-Base load_base(const ExplainConfig& c, const ImageRows& rows = nullptr) {
+// rows: the images to decode now. None by default: the fit task needs no pixels, a pairs
+// task and the report decode their pairs' images when they need them (b.set.pixels); a
+// features task decodes its slice.
+Base load_base(const ExplainConfig& c, const ImageRows& rows = [](int64_t) { return std::pair<int64_t, int64_t>{0, 0}; }) {
   Base b;
   b.model = load_model_stage(c.model);
   b.model_crc = file_crc32(b.model.path);
@@ -284,7 +286,7 @@ std::string pairs_task(const ExplainConfig& c, const WorkOptions& w) {
   std::vector<std::string> files;
   if (!fitted.empty()) {
     const Pairs pairs = pairs_stage(c.pairs, readouts, data, fitted);
-    const Maps maps = backprop_stage(c, b.model, data.x, pairs);
+    const Maps maps = backprop_stage(c, b.model, data, pairs);  // decodes the pairs' images only
     const Evidence ev = evidence_stage(c, b.model, readouts, pairs, maps);
     json rows = json::array();
     for (const PairPlan& p : pairs.plans) {
@@ -308,8 +310,15 @@ std::string pairs_task(const ExplainConfig& c, const WorkOptions& w) {
                    "fitted neurons " + std::to_string(first) + ".." + std::to_string(last) + " written");
 }
 
-// The report: the readouts and the pair choices again from the merged shards, the maps and
-// the evidence from the pairs shards, then write_report as in one process.
+// A job's map in the pairs shards: the shard's maps file and its row there.
+struct MapRow {
+  size_t file = 0;  // index into the maps files
+  int64_t row = -1;
+};
+
+// The report: the readouts and the pair choices again from the merged shards, the evidence
+// from the pairs shards, then write_report as in one process, which reads each pair's maps
+// from its shard's file (one row at a time) and decodes its images when it draws the pair.
 ExplainSummary report_task(const ExplainConfig& c, const WorkOptions& w) {
   const auto start = std::chrono::steady_clock::now();
   StagedOutput out(c.out);
@@ -317,9 +326,10 @@ ExplainSummary report_task(const ExplainConfig& c, const WorkOptions& w) {
   const Analysed data = merged_inputs(c, w.dir, b);
   const Readouts readouts = load_readouts(c, w.dir, b, data);
   const Pairs pairs = pairs_stage(c.pairs, readouts, data);
-  Maps maps;
-  maps.bp.saliency.resize(pairs.jobs.size());
-  maps.bp.ig_gap.assign(pairs.jobs.size(), kNoValue);
+  std::vector<std::string> maps_files;
+  std::vector<MapRow> where(pairs.jobs.size());
+  PairMaps maps;
+  maps.ig_gap.assign(pairs.jobs.size(), kNoValue);
   Evidence ev;
   ev.pairs.resize(pairs.plans.size());
   ev.min_drop.assign(readouts.fitted.size(), kNoValue);
@@ -333,8 +343,7 @@ ExplainSummary report_task(const ExplainConfig& c, const WorkOptions& w) {
     SV_CHECK(plan + rows.size() <= pairs.plans.size(), ValueError,
              (sd / shard_name(s)).string() + ": more pairs than the merged readouts choose");
     const std::vector<double> gaps = exact_doubles(j.at("ig_gap"));
-    Tensor stacked;
-    if (fs::exists(sd / (shard_name(s) + ".maps.npy"))) stacked = read_npy((sd / (shard_name(s) + ".maps.npy")).string());
+    maps_files.push_back((sd / (shard_name(s) + ".maps.npy")).string());
     for (size_t q = 0; q < rows.size(); ++q) {
       const PairPlan& g = pairs.plans[plan + q];
       std::vector<int64_t> global = {g.cot};
@@ -344,9 +353,8 @@ ExplainSummary report_task(const ExplainConfig& c, const WorkOptions& w) {
         for (int side = 0; side < 2; ++side) {
           const auto gj = static_cast<size_t>(2 * global[k] + side);
           const auto lj = static_cast<int64_t>(2 * rows[q][k].get<int64_t>() + side);
-          const Tensor m = stacked.slice0(lj, lj + 1);
-          maps.bp.saliency[gj] = m.reshape({m.dim(1), m.dim(2), m.dim(3)});
-          maps.bp.ig_gap[gj] = gaps.at(static_cast<size_t>(lj));
+          where.at(gj) = {maps_files.size() - 1, lj};
+          maps.ig_gap[gj] = gaps.at(static_cast<size_t>(lj));
         }
     }
     add_evidence(j, plan, ev);
@@ -355,14 +363,23 @@ ExplainSummary report_task(const ExplainConfig& c, const WorkOptions& w) {
   SV_CHECK(plan == pairs.plans.size(), ValueError,
            "the pairs shards hold " + std::to_string(plan) + " pairs, the merged readouts choose " +
                std::to_string(pairs.plans.size()));
-  maps.xu = unique_image_batch(data.x, pairs);
+  maps.saliency = [&](size_t job) {
+    const MapRow& m = where.at(job);
+    SV_CHECK(m.row >= 0, ValueError, "the pairs shards hold no map for backprop job " + std::to_string(job));
+    const Tensor t = read_npy_rows(maps_files[m.file], m.row, m.row + 1);
+    return t.reshape({t.dim(1), t.dim(2), t.dim(3)});
+  };
+  maps.image = [&](int64_t img) {
+    const Tensor x = data.pixels({img});
+    return x.reshape({x.dim(1), x.dim(2), x.dim(3)});
+  };
   ReportInputs in;
   in.config = &c;
   in.model = model_summary(b.model);
   in.data = &data;
   in.readouts = &readouts;
   in.pairs = &pairs;
-  in.maps = &maps;
+  in.maps = std::move(maps);
   in.evidence = &ev;
   in.backprop = backprop_description(pairs, c.attr.max_batch);
   in.started = start;

@@ -19,25 +19,7 @@ NEURONS=${NEURONS:-4}
 TMP=$(mktemp -d /tmp/sv_bench_stages.XXXXXX)
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$TMP"' EXIT
 "$PY" "$ROOT/weights/convert.py" --arch resnet50 --random --seed 1 --out "$TMP/r50.safetensors" >/dev/null
-"$PY" - "$TMP" "$N" "$NEURONS" <<'PY'
-import sys, zlib, struct, numpy as np
-d, n, m = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-rng = np.random.default_rng(0)
-def png(path, a):  # 8-bit RGB, no dependency beyond zlib
-    h, w, _ = a.shape
-    raw = b"".join(b"\0" + a[y].tobytes() for y in range(h))
-    chunk = lambda t, b: struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b) & 0xffffffff)
-    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
-                           chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-rows = []
-for i in range(n):
-    png(f"{d}/img{i}.png", rng.integers(0, 256, (224, 224, 3), dtype=np.uint8))
-    rows.append([f"img{i}.png", "face" if i % 2 == 0 else "other"] + [f"{v:.6f}" for v in rng.standard_normal(m)])
-with open(f"{d}/responses.csv", "w") as f:
-    f.write(",".join(["image", "category"] + [f"n{j}" for j in range(m)]) + "\n")
-    for r in rows:
-        f.write(",".join(r) + "\n")
-PY
+"$PY" "$ROOT/bench/stage_inputs.py" "$TMP" "$N" "$NEURONS"
 OPTS=(--responses "$TMP/responses.csv" --preferred face --model "$TMP/r50.safetensors" --layer layer4 --device cpu
       --threads 1 --no-progress --top-ooc 2 --top-dims 2)
 measure() {  # label, command...: wall seconds and CPU seconds

@@ -126,8 +126,9 @@ ExplainOptions small_run(const fs::path& out) {
   return o;
 }
 
-// A features task decodes only its slice of the images (a folder of files, and the dataset):
-// the rows it gets are bitwise those of the whole set; rows outside the set are an error.
+// A features task decodes only its slice of the images (a folder of files, and the dataset),
+// the later stages none: the rows a task gets, now or later through set.pixels, are bitwise
+// those of the whole set; rows outside the set are an error.
 TEST(ExplainStages, ImageSetDecodesOnlyTheRowsAsked) {
   LoadedModel m = load_model_stage(ModelConfig{});
   const fs::path dir = fs::temp_directory_path() / ("sv_rows_" + std::to_string(::getpid()));
@@ -160,6 +161,16 @@ TEST(ExplainStages, ImageSetDecodesOnlyTheRowsAsked) {
     EXPECT_EQ(std::memcmp(part.x.raw(), all.x.slice0(first, last).raw(), part.x.nbytes()), 0);
     EXPECT_THROW(load_image_set(in, m.model, [](int64_t total) { return std::make_pair(total, total + 1); }),
                  ValueError);
+    // No rows decodes none; pixels decodes any rows later, bitwise those of the whole set.
+    const ImageSet none = load_image_set(in, m.model, [](int64_t) { return std::pair<int64_t, int64_t>{0, 0}; });
+    EXPECT_FALSE(none.x.defined());
+    EXPECT_EQ(none.images.size(), all.images.size());
+    const Tensor some = none.pixels({n - 1, 0, n - 1});
+    ASSERT_EQ(some.dim(0), 3);
+    const size_t row = all.x.nbytes() / static_cast<size_t>(n);
+    for (auto [k, i] : {std::pair<int64_t, int64_t>{0, n - 1}, std::pair<int64_t, int64_t>{1, 0},
+                        std::pair<int64_t, int64_t>{2, n - 1}})
+      EXPECT_EQ(std::memcmp(some.slice0(k, k + 1).raw(), all.x.slice0(i, i + 1).raw(), row), 0) << k;
   }
   fs::remove_all(dir);
 }

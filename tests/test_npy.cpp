@@ -86,6 +86,32 @@ TEST_F(NpyTest, MapGivesTheValuesOfRead) {
                IoError);
 }
 
+// read_npy_rows reads rows of the first dimension alone: bitwise those of read_npy, float64
+// converted; rows outside the array and a scalar are errors naming the file.
+TEST_F(NpyTest, RowsAreThoseOfTheWholeArray) {
+  Tensor t = Tensor::empty({4, 2, 3});
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = 0.25f * static_cast<float>(i) - 1.0f;
+  write_npy(path("r.npy"), t);
+  using Rows = std::pair<int64_t, int64_t>;
+  for (auto [a, b] : {Rows{0, 4}, Rows{1, 2}, Rows{3, 4}, Rows{2, 2}}) {
+    const Tensor r = read_npy_rows(path("r.npy"), a, b);
+    ASSERT_EQ(r.shape(), (Shape{b - a, 2, 3}));
+    EXPECT_EQ(std::memcmp(r.raw(), t.slice0(a, b).raw(), r.nbytes()), 0) << a << ".." << b;
+  }
+  std::string f8 = write_raw("f8.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", 24);
+  EXPECT_EQ(read_npy_rows(f8, 1, 3).dtype(), DType::F32);
+  for (auto [a, b] : {Rows{3, 5}, Rows{-1, 1}, Rows{2, 1}}) {
+    try {
+      read_npy_rows(path("r.npy"), a, b);
+      ADD_FAILURE() << a << ".." << b;
+    } catch (const IoError& e) {
+      EXPECT_NE(std::string(e.what()).find("r.npy: rows"), std::string::npos) << e.what();
+    }
+  }
+  write_npy(path("s.npy"), Tensor::from_vector(std::vector<float>{1.0f}, {}));
+  EXPECT_THROW(read_npy_rows(path("s.npy"), 0, 1), IoError);
+}
+
 TEST_F(NpyTest, WritesFloat64AsFloat32) {
   Tensor t = Tensor::from_vector(std::vector<double>{1.5, -2.25, 1e-3}, {3});
   write_npy(path("d.npy"), t);

@@ -246,6 +246,25 @@ Tensor read_npy(const std::string& path) {
   return t.to(DType::F32);
 }
 
+Tensor read_npy_rows(const std::string& path, int64_t first, int64_t last) {
+  const NpyLayout l = npy_layout(path);
+  SV_CHECK(!l.shape.empty() && 0 <= first && first <= last && last <= l.shape[0], IoError,
+           path + ": rows " + std::to_string(first) + ".." + std::to_string(last) + " of an array of shape " +
+               shape_str(l.shape));
+  Shape shape = l.shape;
+  shape[0] = last - first;
+  Tensor t = Tensor::empty(shape, l.dtype);
+  if (t.nbytes() > 0) {
+    std::ifstream f(path, std::ios::binary);
+    SV_CHECK(f.good(), IoError, path + ": cannot open for reading: " + std::strerror(errno));
+    f.seekg(l.data_offset + first * (l.data_bytes / l.shape[0]));
+    f.read(static_cast<char*>(t.raw()), static_cast<std::streamsize>(t.nbytes()));
+    SV_CHECK(f.good(), IoError, path + ": read error in the data");
+  }
+  SV_CHECK(host_is_little_endian(), IoError, path + ": big-endian hosts are not supported");
+  return t.to(DType::F32);
+}
+
 Tensor map_npy(const std::string& path) {
   const NpyLayout l = npy_layout(path);
   if (l.dtype != DType::F32 || l.data_bytes == 0 || l.data_offset % 4 != 0 || !host_is_little_endian())

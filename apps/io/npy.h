@@ -12,6 +12,9 @@ Tensor read_npy(const std::string& path);                    // IoError naming t
 // The same, with a '<f4' file's data memory-mapped (copy-on-write: writing the Tensor never
 // touches the file) instead of read; other dtypes are read as read_npy does.
 Tensor map_npy(const std::string& path);
+// Rows [first, last) of the array's first dimension, read alone, as float32 (a report
+// reads one pair's maps of a large file); IoError naming the file for rows outside it.
+Tensor read_npy_rows(const std::string& path, int64_t first, int64_t last);
 void write_npy(const std::string& path, const Tensor& t);    // atomic: temporary name, then rename
 
 // A float32 NPY file of a known shape written in pieces (a result too large to hold whole):
