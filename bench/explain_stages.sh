@@ -8,12 +8,12 @@
 #   3. pairs without the faithfulness curves (every neuron), and with them (one neuron).
 # Wall time and CPU seconds (user + sys, /usr/bin/time) per step, with the load average.
 # Usage: bench/explain_stages.sh   Environment: SHAREDVIS (binary; default build/sharedvis),
-# PYTHON (a python3 with numpy), N (images, default 32), NEURONS (default 4), KEEP=1 (keep the folder).
+# PYTHON (a python3 with numpy, and torch for weights/convert.py), N (images, default 32), NEURONS (default 4), KEEP=1 (keep the folder).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SV=${SHAREDVIS:-$ROOT/build/sharedvis}
 [ -x "$SV" ] || { echo "no sharedvis binary at $SV (set SHAREDVIS=...)" >&2; exit 1; }
-PY=${PYTHON:-python3}  # with numpy
+PY=${PYTHON:-python3}  # with numpy and torch
 N=${N:-32}
 NEURONS=${NEURONS:-4}
 TMP=$(mktemp -d /tmp/sv_bench_stages.XXXXXX)
