@@ -194,6 +194,68 @@ TEST(BatchInvariance, ResNet18FeaturesAndVjp) {
   expect_batch_invariant(m, x, {{"fc", Pool::None}}, cpu_reference(), cpu_configs(), /*probe=*/3);
 }
 
+// Convolutions with a 7x7 output, as in ResNet-50's layer4, whose forward GEMMs group up
+// to 8 images as 49 pixel rows each (backends/cpu/fast_conv.cpp, "Pixel rows"), in calls
+// of as many images as a batch's chunk or a thread's share holds: each
+// image's output, and its data gradient, bitwise the same in batches of 64, 3 and 1 of
+// 67 images (the last batch short: 67 = 64 + 3), on 1 and 2 threads, with and without
+// Winograd (without, the 3x3 stride-1 conv takes the same im2col path). Inputs with
+// exact ties, weights in float32. The channel counts put one image's forward GEMM above
+// the size from which pixel rows are used (4M multiply-adds).
+struct ConvCase {
+  std::string name;
+  int64_t C, S, O, k;
+  Conv2dParams p;
+};
+
+TEST(BatchInvariance, SevenBySevenConvs) {
+  const std::vector<ConvCase> cases = {
+      {"3x3 stride 2, 14x14 -> 7x7", 128, 14, 128, 3, {2, 2, 1, 1, 1, 1, 1}},
+      {"1x1 stride 2, 14x14 -> 7x7", 512, 14, 192, 1, {2, 2, 0, 0, 1, 1, 1}},
+      {"1x1 at 7x7", 384, 7, 256, 1, {1, 1, 0, 0, 1, 1, 1}},
+      {"3x3 stride 1 at 7x7", 96, 7, 128, 3, {1, 1, 1, 1, 1, 1, 1}},
+  };
+  const int64_t N = 67;
+  for (const bool winograd : {true, false}) {
+    auto config = [winograd](const std::string& name, fast::Parallel par) {
+      par.winograd = winograd;
+      return cpu_config(name + (winograd ? "" : ", no Winograd"), par);
+    };
+    const Config ref = config("1 thread", {1, 0, 0, nullptr});
+    const std::vector<Config> configs = {config("1 thread", {1, 0, 0, nullptr}),
+                                         config("2 threads", {2, 0, 0, nullptr}),
+                                         config("2 threads, every kernel split", {2, 1, 1, nullptr})};
+    for (const ConvCase& c : cases) {
+      SCOPED_TRACE(c.name + (winograd ? "" : ", no Winograd"));
+      const Tensor x = tied_images(N, c.C, c.S, 21);
+      const Tensor w = randn({c.O, c.C, c.k, c.k}, 22).to(DType::F32), b = randn({c.O}, 23).to(DType::F32);
+      const std::unique_ptr<Backend> ref_be = ref.make();
+      const Tensor y = ref_be->conv2d_relu_forward(x, w, b, c.p);
+      ASSERT_EQ(y.dim(2), 7);
+      ASSERT_EQ(y.dim(3), 7);
+      const Tensor gy = randn(y.shape(), 24).to(DType::F32);
+      const Tensor gx = ref_be->conv2d_backward_data(gy, w, x.shape(), c.p, 1);
+      const int64_t yi = y.numel() / N, xi = x.numel() / N;
+      for (const Config& cfg : configs) {
+        const std::unique_ptr<Backend> be = cfg.make();
+        for (int64_t bs : {64, 3, 1})
+          for (int64_t n0 = 0; n0 < N; n0 += bs) {
+            SCOPED_TRACE(cfg.name + ", batch " + std::to_string(bs) + " from image " + std::to_string(n0));
+            const int64_t n1 = std::min(N, n0 + bs);
+            const Tensor got = be->conv2d_relu_forward(x.slice0(n0, n1), w, b, c.p);
+            EXPECT_EQ(bitwise_diff(got.reshape({(n1 - n0) * yi}), y.reshape({N * yi}).slice0(n0 * yi, n1 * yi)), "")
+                << "forward";
+            Shape xs = x.shape();
+            xs[0] = n1 - n0;
+            const Tensor gxb = be->conv2d_backward_data(gy.slice0(n0, n1), w, xs, c.p, 1);
+            EXPECT_EQ(bitwise_diff(gxb.reshape({(n1 - n0) * xi}), gx.reshape({N * xi}).slice0(n0 * xi, n1 * xi)), "")
+                << "data gradient";
+          }
+      }
+    }
+  }
+}
+
 // The GPU's features (one pass of all images) near the CPU reference's: max |diff| within
 // 1e-3 of max |cpu| (float32 in another order; ties in max pooling pick values that are
 // equal up to such differences).

@@ -1,7 +1,9 @@
 // Fast convolution: im2col + GEMM, forward and both backward passes side by side.
 //
 // The work is cut into tiles: a fixed number of small images (each in a slot of columns
-// aligned to 16), one image, or for a large image a band of its output rows, of one group. A tile's inputs are lowered into one column matrix col (R, L),
+// aligned to 16, or forward, where that padding would cost too much, a slot of pixel rows),
+// one image, or for a large image a band of its output rows, of one group. A tile's inputs
+// are lowered into one column matrix col (R, L),
 // R = Cg*KH*KW, L = the tile's output pixels (see fast_im2col.h); then
 //   forward          y_g (Og, L)   = w_g (Og, R) * col
 //   backward data    col           = w_g^T (R, Og) * gy_g (Og, L),  gx += col2im(col)
@@ -22,7 +24,8 @@
 // columns zero, as are the padding columns that round each slot up to kSlotAlign. So an
 // image's columns always come out of a call of the same shape, at an offset that is a
 // multiple of 16 (gemm_rows cuts the rows the same way whatever the threads, fast_gemm.h),
-// and its output is bitwise the same whatever its batch and the thread count. Before, nb
+// and its output is bitwise the same whatever its batch and the thread count (pixel rows:
+// see there why their calls may vary in size). Before, nb
 // followed N and the thread count, and OpenBLAS's result for an image's columns changed in
 // the last bits with the width of the call (a lone small image, for one, meets its
 // small-matrix kernel) and with the image's offset in it: enough to flip a tied max-pool
@@ -50,38 +53,64 @@ namespace sv::fast {
 
 namespace {
 constexpr int64_t kGroupColumns = 192;          // small images are grouped up to this GEMM width
+constexpr int64_t kGroupRows = 384;             // the same in pixel rows (8 images of 7x7)
 constexpr int64_t kSlotAlign = 16;              // columns of an image's slot: a multiple of this
 constexpr int64_t kMaxScratchBytes = 16 << 20;  // column matrix of a multi-image tile
 constexpr int64_t kBandBytes = 1 << 20;         // column matrix of a band (about one L2)
 constexpr int64_t kBandAboveBytes = 4 << 20;    // an image lowered whole below this size
 constexpr int64_t kMinColumns = 512;            // a band's least width
+constexpr int64_t kPixelRowsMinMacs = 1 << 22;  // least multiply-adds of one image's pixel-rows GEMM call
 
 // How a batch is cut, from the layer's geometry alone (never from N or the thread count):
 // chunks of nb image slots of `slot` columns each (small images), or each image alone in
-// `bands` bands of `band` output rows. Side by side, `workers` threads take units (chunks,
-// or single bands when bands may run apart) as they become free, each with
-// inner.threads = 1; otherwise one worker runs every tile with inner = all threads. Either
-// way the tiles, and so the GEMM shapes, are the same.
+// `bands` bands of `band` output rows. pixel_rows: the forward GEMM of a chunk is
+// transposed, y^T (L, Og) = col^T (L, R) * w_g^T (R, Og), a slot is an image's P pixel
+// rows, no padding, and the last chunk holds only the images it has (see "Pixel rows").
+// Side by side, `workers` threads take units (chunks, or single bands when bands may run
+// apart) as they become free, each with inner.threads = 1; otherwise one worker runs every
+// tile with inner = all threads. Either way the tiles, and so the GEMM shapes, are the
+// same (with pixel rows, a tile's GEMM may be cut at its slots).
 struct Plan {
   int64_t nb, slot, band, bands, chunks;
-  bool bands_apart;
+  bool bands_apart, pixel_rows;
   int workers;
   Parallel outer, inner;  // threads for the tiles, and within a tile
 };
+// The least K of the GEMM calls that gemm() (fast_gemm.h) makes for a product over K in
+// slices of at most kc: its last slice.
+int64_t shortest_slice(int64_t K, int64_t kc) {
+  if (kc <= 0 || K <= kc) return K;
+  const int64_t slices = (K + kc - 1) / kc, len = (K + slices - 1) / slices;
+  return K - (slices - 1) * len;
+}
+
 // bands_independent: tiles of one image may run at the same time (not so for the data
-// gradient, whose bands add into overlapping input rows).
-Plan make_plan(const ConvGeom& g, size_t elem, const Parallel& par, bool bands_independent) {
+// gradient, whose bands add into overlapping input rows). rows_ok: the caller can run a
+// pixel_rows plan (the forward pass). Pixel rows are for float only: the probe (see
+// "Pixel rows") checked OpenBLAS's sgemm, not its dgemm.
+Plan make_plan(const ConvGeom& g, size_t elem, const Parallel& par, bool bands_independent, bool rows_ok = false) {
   const int threads = par.threads;
   const int64_t P = g.out_plane(), row_bytes = g.rows() * static_cast<int64_t>(elem);
   Plan pl;
   pl.slot = (P + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
+  // Grouped in column slots only when their padding costs little (a 7x7 image in a
+  // 64-column slot did 30% more work, slower than a GEMM of its own); else, forward, in
+  // slots of pixel rows, which need no padding.
+  bool group = P < kGroupColumns && 8 * pl.slot <= 9 * P;
+  pl.pixel_rows = !group && rows_ok && elem == sizeof(float) && P < kGroupColumns &&
+                  P * g.Og * shortest_slice(g.rows(), par.k_slice) >= kPixelRowsMinMacs;
+  if (pl.pixel_rows) {
+    pl.slot = P;
+    group = true;
+  }
   const int64_t slot_bytes = std::max<int64_t>(1, row_bytes * pl.slot);
-  // Grouped only when the slot padding costs little (a 7x7 image in a 64-column slot did
-  // 30% more work, slower than a GEMM of its own).
-  const bool group = P < kGroupColumns && 8 * pl.slot <= 9 * P;
-  pl.nb = group ? (kGroupColumns + pl.slot - 1) / pl.slot : 1;
+  const int64_t width = pl.pixel_rows ? kGroupRows : kGroupColumns;
+  pl.nb = group ? (width + pl.slot - 1) / pl.slot : 1;
   pl.nb = std::min(pl.nb, std::max<int64_t>(1, kMaxScratchBytes / slot_bytes));
-  if (pl.nb == 1) pl.slot = P;
+  if (pl.nb == 1) {
+    pl.slot = P;
+    pl.pixel_rows = false;
+  }
   pl.band = g.Ho;
   if (pl.nb == 1 && !g.pointwise() && row_bytes * P > kBandAboveBytes) {
     const int64_t cols = std::max(kMinColumns, kBandBytes / row_bytes);
@@ -100,10 +129,13 @@ Plan make_plan(const ConvGeom& g, size_t elem, const Parallel& par, bool bands_i
 }
 
 // Images [n0, n0+m) in slots [0, slots) of `slot` columns (m < slots in the batch's last
-// chunk) and output rows [oh0, oh1) (all rows when slots > 1).
+// chunk, except with pixel rows: there slots = m) and output rows [oh0, oh1) (all rows
+// when in slots).
 struct Tile {
   int64_t n0, m, slots, slot, oh0, oh1;
-  int64_t columns(const ConvGeom& g) const { return slots > 1 ? slots * slot : (oh1 - oh0) * g.Wo; }
+  bool pixel_rows;
+  bool in_slots() const { return slots > 1 || pixel_rows; }
+  int64_t columns(const ConvGeom& g) const { return in_slots() ? slots * slot : (oh1 - oh0) * g.Wo; }
 };
 
 // Runs body(tile, worker) over every tile of the plan; worker in [0, workers) names the
@@ -111,8 +143,8 @@ struct Tile {
 template <class Body>
 void for_each_tile(const Plan& pl, const ConvGeom& g, Body&& body) {
   auto tile = [&](int64_t c, int64_t b) {
-    const int64_t n0 = c * pl.nb, oh0 = b * pl.band;
-    return Tile{n0, std::min(pl.nb, g.N - n0), pl.nb, pl.slot, oh0, std::min(g.Ho, oh0 + pl.band)};
+    const int64_t n0 = c * pl.nb, oh0 = b * pl.band, m = std::min(pl.nb, g.N - n0);
+    return Tile{n0, m, pl.pixel_rows ? m : pl.nb, pl.slot, oh0, std::min(g.Ho, oh0 + pl.band), pl.pixel_rows};
   };
   auto chunk = [&](int64_t c, int worker) {
     for (int64_t b = 0; b < pl.bands; ++b) body(tile(c, b), worker);
@@ -163,7 +195,7 @@ template <class T>
 const T* columns(const ConvGeom& g, const T* X, const Tile& t, int64_t grp, T* col, const Parallel& par, int64_t& ld) {
   const int64_t HW = g.in_plane();
   const T* x0 = X + (t.n0 * g.C + grp * g.Cg) * HW;
-  if (g.pointwise() && t.slots == 1) {  // output row oh is input row oh
+  if (g.pointwise() && !t.in_slots()) {  // output row oh is input row oh
     ld = HW;
     return x0 + t.oh0 * g.W;
   }
@@ -171,7 +203,7 @@ const T* columns(const ConvGeom& g, const T* X, const Tile& t, int64_t grp, T* c
   ld = t.columns(g);
   parallel_for(par, g.rows(), par.elements_grain(ld), [&](int64_t r0, int64_t r1) {
     for (int64_t i = 0; i < t.m; ++i) im2col(x0 + i * g.C * HW, b, col + i * t.slot, ld, r0, r1);
-    if (t.slots > 1) zero_gaps(col, r0, r1, t, g.out_plane());
+    if (t.in_slots()) zero_gaps(col, r0, r1, t, g.out_plane());
   });
   return col;
 }
@@ -181,7 +213,7 @@ const T* columns(const ConvGeom& g, const T* X, const Tile& t, int64_t grp, T* c
 template <class T>
 const T* group_rows(const ConvGeom& g, const T* Y, const Tile& t, int64_t grp, T* mat, int64_t& ld) {
   const int64_t P = g.out_plane();
-  if (t.slots == 1) {
+  if (!t.in_slots()) {
     ld = P;
     return Y + (t.n0 * g.O + grp * g.Og) * P + t.oh0 * g.Wo;
   }
@@ -200,6 +232,58 @@ void scatter_rows(const ConvGeom& g, const T* mat, const Tile& t, int64_t grp, T
   for (int64_t o = 0; o < g.Og; ++o)
     for (int64_t i = 0; i < t.m; ++i)
       std::memcpy(Y + ((t.n0 + i) * g.O + grp * g.Og + o) * P, mat + o * ld + i * t.slot, P * sizeof(T));
+}
+
+// Pixel rows: the forward GEMM of a tile of whole images, transposed so that the pixels
+// are the rows of the product, c (L, Og) = col^T (L, R) * w_g^T (R, Og), L = slots * P,
+// image i in rows [i*P, (i+1)*P). Why an image's rows come out bitwise the same whatever
+// the tile (how many images, which slot) and the threads: a row-major call with both
+// operands transposed reaches OpenBLAS (column-major inside) as c^T = w_g * col, "TT",
+// with the pixels as the columns of c^T. Above its small-matrix threshold (M*N*K > 100^3
+// in OpenBLAS's SkylakeX permit; here a switch between 0.94M and 1.57M was measured) a
+// call goes through the blocked driver: K cut into blocks by K alone, each element summed
+// over a block in one FMA chain, in order, and added into c (alpha = 1); an element's
+// column, and how many columns the call has, do not enter that arithmetic (so the
+// driver's source reads, and so the probe below found). Below the threshold the
+// small-matrix kernel takes over, and its result differed from the blocked driver's for
+// K = 600 and 2000 (not for K <= 576: presumably where the driver cuts K). So pixel rows
+// are used only where one image's call (P rows, the shortest K slice of gemm()) has at
+// least kPixelRowsMinMacs multiply-adds, 4x the threshold, and every call holds whole
+// images: a tile's images may be cut into calls of any number of whole slots; on one
+// thread one call per tile (the weights packed once for its images: the point of
+// grouping), on several the slots split over them.
+// Measured (bench/gemm_position_probe.cpp), OpenBLAS 0.3.21 (Cooperlake kernels), 1 and
+// 2 OpenBLAS threads: a 49-pixel image's rows at every slot of calls of 1 to 8 images, the
+// other slots zero or random, and across those call sizes, bitwise the same for Og x R =
+// 512 x 4608, 2048 x 1024, 2048 x 512, 512 x 2048 (ResNet-50's 7x7 layers), 64 x 576,
+// 100 x 300 (also with slots of 50..64 rows); 32 x 600 and 8 x 2000 differed between one
+// image (below the threshold) and two or more. tests/test_batch_invariance.cpp
+// (SevenBySevenConvs) checks 7x7-output convs above the threshold.
+template <class T>
+void pixel_rows_gemm(const ConvGeom& g, const Tile& t, const T* w, const T* col, int64_t ldc, T* out,
+                     const Parallel& par, int64_t kc) {
+  const int64_t R = g.rows();
+  parallel_for(par, t.slots, par.macs_grain(t.slot * g.Og * R), [&](int64_t s0, int64_t s1) {
+    const int64_t r0 = s0 * t.slot;
+    gemm(true, true, (s1 - s0) * t.slot, g.Og, R, T(1), col + r0, ldc, w, R, T(0), out + r0 * g.Og, g.Og, kc);
+  });
+}
+
+// c (slots*slot, Og) of pixel_rows_gemm into group grp of the tile's images of y (N, O, P),
+// 16 channels at a time: c read a cache line per pixel (a column at a time, its stride of
+// Og floats would map every pixel to the same L1 set).
+template <class T>
+void transpose_out(const ConvGeom& g, const T* c, const Tile& t, int64_t grp, T* Y) {
+  constexpr int64_t kBlock = 16;
+  const int64_t P = g.out_plane();
+  for (int64_t i = 0; i < t.m; ++i)
+    for (int64_t o0 = 0; o0 < g.Og; o0 += kBlock) {
+      const int64_t o1 = std::min(g.Og, o0 + kBlock);
+      T* y = Y + ((t.n0 + i) * g.O + grp * g.Og) * P;
+      const T* src = c + i * t.slot * g.Og;
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t o = o0; o < o1; ++o) y[o * P + p] = src[p * g.Og + o];
+    }
 }
 
 // A stride-1 convolution's data gradient is itself a stride-1 convolution: of gy with the
@@ -240,7 +324,7 @@ Tensor conv2d_forward(const Parallel& par, const Tensor& x, const Tensor& w, con
     const T *X = x.data<T>(), *Wt = w.data<T>(), *B = b.defined() ? b.data<T>() : nullptr;
     T* Y = y.data<T>();
     const int64_t P = g.out_plane(), R = g.rows();
-    const Plan pl = make_plan(g, sizeof(T), par, true);
+    const Plan pl = make_plan(g, sizeof(T), par, true, /*rows_ok=*/true);
     const Scratch<T> s(g, pl);
     for_each_tile(pl, g, [&](const Tile& t, int wk) {
       const int64_t L = t.columns(g);
@@ -248,7 +332,10 @@ Tensor conv2d_forward(const Parallel& par, const Tensor& x, const Tensor& w, con
         int64_t ldc;
         const T* col = columns(g, X, t, grp, s.col(wk), pl.inner, ldc);
         const T* A = Wt + grp * g.Og * R;  // (Og, R)
-        if (t.slots == 1) {
+        if (t.pixel_rows) {
+          pixel_rows_gemm(g, t, A, col, ldc, s.mat(wk), pl.inner, par.k_slice);
+          transpose_out(g, s.mat(wk), t, grp, Y);
+        } else if (t.slots == 1) {
           T* out = Y + (t.n0 * g.O + grp * g.Og) * P + t.oh0 * g.Wo;
           gemm_rows(pl.inner, false, false, g.Og, L, R, T(1), A, R, col, ldc, T(0), out, P, par.k_slice);
         } else {
@@ -300,7 +387,7 @@ Tensor conv2d_backward_data(const Parallel& par, const Tensor& gy, const Tensor&
         const T* gyg = group_rows(g, G, t, grp, s.mat(wk), ldg);
         const T* A = Wt + grp * g.Og * R;  // (Og, R), used transposed
         T* gx0 = GX + (t.n0 * g.C + grp * g.Cg) * HW;
-        if (g.pointwise() && t.slots == 1) {  // the column matrix is these rows of gx itself
+        if (g.pointwise() && !t.in_slots()) {  // the column matrix is these rows of gx itself
           gemm_rows(pl.inner, true, false, R, L, g.Og, T(1), A, R, gyg, ldg, T(0), gx0 + t.oh0 * g.W, HW, par.k_slice);
           continue;
         }
