@@ -7,7 +7,6 @@
 //  - the merged report still equals the one-process run's, bitwise;
 //  - write_report holds one pair's maps at a time (a map source that counts live maps).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -27,6 +26,7 @@
 #include "apps/explain_stages.h"
 #include "apps/io/image.h"
 #include "tests/output_compare.h"
+#include "tests/temp_dir.h"
 
 namespace sv {
 namespace {
@@ -45,15 +45,7 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
-struct TempDir {
-  fs::path root;
-  explicit TempDir(const std::string& tag)
-      : root(fs::temp_directory_path() / ("sv_lazy_" + tag + "_" + std::to_string(::getpid()))) {
-    fs::remove_all(root);
-    fs::create_directories(root);
-  }
-  ~TempDir() { fs::remove_all(root); }
-};
+using test::TempDir;
 
 // The first n Fashion-MNIST test images as PNG files, one folder per category
 // ("T-shirt/top" as T-shirt_top). Deterministic: a second call restores every file.
@@ -116,7 +108,7 @@ std::set<std::string> pair_images(const json& results, size_t k) {
 
 TEST(ExplainLazy, FitDecodesNoPixelsPairsOnlyTheirOwn) {
   if (!fs::exists(kFashionMnist / "t10k-images-idx3-ubyte.gz")) GTEST_SKIP() << "Fashion-MNIST is not installed";
-  TempDir w("tasks");
+  TempDir w("lazy_tasks");
   const fs::path images = w.root / "images", work = w.root / "work";
   write_image_folder(images, 80);
   ExplainOptions o = folder_run(images, w.root / "single");
@@ -192,7 +184,7 @@ Tensor counted_copy(const Tensor& m, const std::shared_ptr<LiveMaps>& count) {
 
 TEST(ExplainLazy, ReportHoldsOnePairsMapsAtATime) {
   if (!fs::exists(kFashionMnist / "t10k-images-idx3-ubyte.gz")) GTEST_SKIP() << "Fashion-MNIST is not installed";
-  TempDir w("report");
+  TempDir w("lazy_report");
   ExplainOptions o;
   o.dataset = "fashion-mnist";
   o.limit = 120;

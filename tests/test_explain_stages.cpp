@@ -24,6 +24,7 @@
 #include "apps/explain_work.h"
 #include "apps/io/image.h"
 #include "tests/output_compare.h"
+#include "tests/temp_dir.h"
 #include "weights/model.h"
 
 namespace sv {
@@ -228,15 +229,7 @@ TEST(ExplainStages, EachStageAlone) {
   EXPECT_EQ(p.jobs.size(), 2u * static_cast<size_t>(p.cot.rows));
 }
 
-struct WorkRun {
-  fs::path root;
-  explicit WorkRun(const std::string& tag)
-      : root(fs::temp_directory_path() / ("sv_stages_" + tag + "_" + std::to_string(::getpid()))) {
-    fs::remove_all(root);
-    fs::create_directories(root);
-  }
-  ~WorkRun() { fs::remove_all(root); }
-};
+using test::TempDir;
 
 ExplainSummary stage(ExplainOptions o, const fs::path& work, const std::string& st, const std::string& shard = "") {
   o.work = work.string();
@@ -259,7 +252,7 @@ void expect_same_output(const fs::path& a, const fs::path& b) {
 
 TEST(ExplainWork, ShardedRunsMergeIntoTheOneProcessRun) {
   if (!fs::exists(kFashionMnist / "t10k-images-idx3-ubyte.gz")) GTEST_SKIP() << "Fashion-MNIST is not installed";
-  WorkRun w("merge");
+  TempDir w("stages_merge");
   ExplainOptions o = small_run(w.root / "single");
   run_explain(o);
   for (int64_t N : {1, 2, 3}) {
@@ -310,7 +303,7 @@ void corrupt(const fs::path& p) {
 
 TEST(ExplainWork, CorruptAndForeignShardsAreRefusedAndRedone) {
   if (!fs::exists(kFashionMnist / "t10k-images-idx3-ubyte.gz")) GTEST_SKIP() << "Fashion-MNIST is not installed";
-  WorkRun w("refuse");
+  TempDir w("stages_refuse");
   ExplainOptions o = small_run(w.root / "single");
   o.randomisation = false;
   run_explain(o);
