@@ -37,7 +37,6 @@ InputConfig input_config(const ExplainOptions& o) {
     in.dataset = o.dataset.empty() ? "fashion-mnist" : o.dataset;
     if (in.synthetic.empty()) in.synthetic = default_synthetic_labels();
     SV_CHECK(in.dataset == "fashion-mnist", ValueError, "unknown --dataset '" + in.dataset + "' (expected fashion-mnist)");
-    SV_CHECK(o.split == "test" || o.split == "train", ValueError, "--split must be test or train, got " + o.split);
     in.split = parse_enum(kSplitNames, o.split, "--split");
   }
   SV_CHECK(!in.synthetic.empty(), ValueError, "--synthetic: give at least one category");
@@ -67,11 +66,8 @@ ExplainConfig make_config(const ExplainOptions& o) {
   c.heat.smooth_min_px = o.smooth_min_px;
   c.heat.clip_percentile = o.clip_percentile;
   c.heat.colormap = parse_colormap(o.colormap);
-  SV_CHECK(o.fit_on == "preferred" || o.fit_on == "all", ValueError, "--fit-on must be preferred or all, got " + o.fit_on);
   c.readout.fit_on = parse_enum(kFitOnNames, o.fit_on, "--fit-on");
   SV_CHECK(o.folds >= 2, ValueError, "--folds must be at least 2");
-  SV_CHECK(o.lambda_rule == "1se" || o.lambda_rule == "best", ValueError,
-           "--lambda-rule must be 1se or best, got " + o.lambda_rule);
   c.readout.rule = parse_enum(kLambdaRuleNames, o.lambda_rule, "--lambda-rule");
   SV_CHECK(o.top_ooc >= 1 && o.top_k >= 1 && o.top_dims >= 0, ValueError,
            "--top-ooc and --top-k must be >= 1, --top-dims >= 0");

@@ -195,21 +195,29 @@ Readouts load_readouts(const ExplainConfig& c, const std::string& dir, const Bas
   return r;
 }
 
-std::string done_line(Stage stage, const Shard& s, const std::string& what) {
-  return stage_name(stage) + " shard " + std::to_string(s.index) + "/" + std::to_string(s.count) + ": " + what;
-}
-
 // A stage's task: where its shard goes, the options its record holds,
 // and whether the shard is complete already.
 struct Task {
+  Stage stage;
+  Shard shard;
   fs::path dir;      // the stage's folder
   std::string name;  // the shard's file stem
   json options;
   bool complete = false;
+
+  std::string path(const std::string& file) const { return (dir / file).string(); }
+  // The record, written last: the shard is complete once it is there.
+  void finish(const std::vector<std::string>& files, const json& extra) const {
+    write_record(dir / (name + ".json"), stage, shard, options, files, extra);
+  }
+  // The line the task prints: "fit shard 1/4: neurons 5..10 written".
+  std::string done(const std::string& what) const {
+    return stage_name(stage) + " shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) + ": " + what;
+  }
 };
 
 Task task_of(const ExplainConfig& c, const WorkOptions& w, Stage stage, const Base& b) {
-  Task t{stage_dir(w.dir, stage), shard_name(w.shard), stage_options(c, stage, b.model_crc)};
+  Task t{stage, w.shard, stage_dir(w.dir, stage), shard_name(w.shard), stage_options(c, stage, b.model_crc)};
   fs::create_directories(t.dir);
   t.complete = shard_problem(t.dir / (t.name + ".json"), t.options).empty();
   return t;
@@ -224,20 +232,17 @@ std::string features_task(const ExplainConfig& c, const WorkOptions& w) {
     return shard_range(w.shard, n);
   });
   const Task t = task_of(c, w, Stage::Features, b);
-  if (t.complete) return done_line(Stage::Features, w.shard, "complete, skipped");
-  const fs::path& sd = t.dir;
-  const std::string& name = t.name;
-  const json& opts = t.options;
+  if (t.complete) return t.done("complete, skipped");
   const int64_t first = b.set.x_first, last = first + b.set.x.dim(0);
   const Features f = features_stage(c, b.model, b.set.x, b.plan, first);
-  std::vector<std::string> files = {name + ".phi.npy"};
-  write_npy((sd / files[0]).string(), f.phi);
+  std::vector<std::string> files = {t.name + ".phi.npy"};
+  write_npy(t.path(files[0]), f.phi);
   if (b.plan.needed) {
-    files.push_back(name + ".source.npy");
-    write_npy((sd / files[1]).string(), f.source);
+    files.push_back(t.name + ".source.npy");
+    write_npy(t.path(files[1]), f.source);
   }
-  write_record(sd / (name + ".json"), Stage::Features, w.shard, opts, files, {{"images", {first, last}}});
-  return done_line(Stage::Features, w.shard, "images " + std::to_string(first) + ".." + std::to_string(last) + " written");
+  t.finish(files, {{"images", {first, last}}});
+  return t.done("images " + std::to_string(first) + ".." + std::to_string(last) + " written");
 }
 
 // The analysed images and neurons from the features shards.
@@ -249,18 +254,15 @@ Analysed merged_inputs(const ExplainConfig& c, const std::string& dir, Base& b) 
 std::string fit_task(const ExplainConfig& c, const WorkOptions& w) {
   Base b = load_base(c);
   const Task t = task_of(c, w, Stage::Fit, b);
-  if (t.complete) return done_line(Stage::Fit, w.shard, "complete, skipped");
-  const fs::path& sd = t.dir;
-  const std::string& name = t.name;
-  const json& opts = t.options;
+  if (t.complete) return t.done("complete, skipped");
   const Analysed data = merged_inputs(c, w.dir, b);
   const auto M = static_cast<int64_t>(data.neurons.size());
   const auto [first, last] = shard_range(w.shard, M);
   const Readouts r = fit_stage(c, data, static_cast<size_t>(first), static_cast<size_t>(last));
-  const std::string file = name + ".readouts.json";
-  write_json_atomic((sd / file).string(), readouts_json(r, static_cast<size_t>(first), static_cast<size_t>(last)));
-  write_record(sd / (name + ".json"), Stage::Fit, w.shard, opts, {file}, {{"neurons", {first, last}}});
-  return done_line(Stage::Fit, w.shard, "neurons " + std::to_string(first) + ".." + std::to_string(last) + " written");
+  const std::string file = t.name + ".readouts.json";
+  write_json_atomic(t.path(file), readouts_json(r, static_cast<size_t>(first), static_cast<size_t>(last)));
+  t.finish({file}, {{"neurons", {first, last}}});
+  return t.done("neurons " + std::to_string(first) + ".." + std::to_string(last) + " written");
 }
 
 // The maps of every job, stacked (jobs, C, H, W).
@@ -273,10 +275,7 @@ Tensor stack_maps(const std::vector<Tensor>& maps) {
 std::string pairs_task(const ExplainConfig& c, const WorkOptions& w) {
   Base b = load_base(c);
   const Task t = task_of(c, w, Stage::Pairs, b);
-  if (t.complete) return done_line(Stage::Pairs, w.shard, "complete, skipped");
-  const fs::path& sd = t.dir;
-  const std::string& name = t.name;
-  const json& opts = t.options;
+  if (t.complete) return t.done("complete, skipped");
   const Analysed data = merged_inputs(c, w.dir, b);
   const Readouts readouts = load_readouts(c, w.dir, b, data);
   const auto [first, last] = shard_range(w.shard, static_cast<int64_t>(readouts.fitted.size()));
@@ -297,17 +296,16 @@ std::string pairs_task(const ExplainConfig& c, const WorkOptions& w) {
     json j = evidence_json(pairs, ev, fitted);
     j["cotangent_rows"] = rows;
     j["ig_gap"] = exact(maps.bp.ig_gap);
-    files.push_back(name + ".pairs.json");
-    write_json_atomic((sd / files.back()).string(), j);
+    files.push_back(t.name + ".pairs.json");
+    write_json_atomic(t.path(files.back()), j);
     if (!maps.bp.saliency.empty()) {
-      files.push_back(name + ".maps.npy");
-      write_npy((sd / files.back()).string(), stack_maps(maps.bp.saliency));
+      files.push_back(t.name + ".maps.npy");
+      write_npy(t.path(files.back()), stack_maps(maps.bp.saliency));
     }
     extra["plans"] = pairs.plans.size();
   }
-  write_record(sd / (name + ".json"), Stage::Pairs, w.shard, opts, files, extra);
-  return done_line(Stage::Pairs, w.shard,
-                   "fitted neurons " + std::to_string(first) + ".." + std::to_string(last) + " written");
+  t.finish(files, extra);
+  return t.done("fitted neurons " + std::to_string(first) + ".." + std::to_string(last) + " written");
 }
 
 // A job's map in the pairs shards: the shard's maps file and its row there.

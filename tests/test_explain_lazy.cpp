@@ -25,6 +25,7 @@
 #include "apps/explain_report.h"
 #include "apps/explain_stages.h"
 #include "apps/io/image.h"
+#include "tests/error_of.h"
 #include "tests/output_compare.h"
 #include "tests/temp_dir.h"
 
@@ -36,14 +37,7 @@ using nlohmann::json;
 
 const fs::path kFashionMnist = "/usr/share/datasets/fashion-mnist";
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 using test::TempDir;
 

@@ -23,6 +23,7 @@
 #include "apps/explain_stages.h"
 #include "apps/explain_work.h"
 #include "apps/io/image.h"
+#include "tests/error_of.h"
 #include "tests/output_compare.h"
 #include "tests/temp_dir.h"
 #include "weights/model.h"
@@ -42,14 +43,7 @@ EnvFn env_of(std::map<std::string, std::string> vars) {
   };
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(ExplainShard, FlagEnvironmentAndErrors) {
   const EnvFn none = env_of({});
